@@ -1,0 +1,208 @@
+"""HDF5 checkpoints: save and load the whole training state, atomically.
+
+Layout (format "fastrnn-checkpoint", version 1), after Keras' h5 format:
+    /            attrs: format, format_version, fastrnn_version, config (JSON), corpus_name,
+                 corpus_chars, vocab (JSON string of the characters)
+    /params      U W V b c      latest parameters
+    /optimizer   U W V b c      AdaGrad accumulators G
+    /best        U W V b c hprev; attrs update, smooth_loss, x0
+    /state       hprev; attrs update, epoch, chunk, smooth_loss, wall_time, rng_state (JSON)
+    /history     loss, smooth_loss (one per update), val_update, val_loss
+    /samples     update, smooth_loss, text (the progress samples)
+The file is written under a temporary name in the same directory, flushed to disk, and moved
+over the old one with os.replace, so a crash at any moment leaves the last complete checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+
+import h5py
+import numpy as np
+
+from .config import TrainConfig
+from .errors import FastrnnError
+from .model import PARAM_NAMES, check_params
+from .train import TrainState
+
+FORMAT_NAME = "fastrnn-checkpoint"
+FORMAT_VERSION = 1
+
+
+def _write(f: h5py.File, state: TrainState) -> None:
+    from . import __version__
+
+    f.attrs.update(format=FORMAT_NAME, format_version=FORMAT_VERSION,
+                   fastrnn_version=__version__, config=json.dumps(state.config.as_dict()),
+                   corpus_name=state.corpus_name, corpus_chars=state.corpus_chars,
+                   vocab=json.dumps(state.vocab))
+    for group, arrays in (("params", state.params), ("optimizer", state.mem),
+                          ("best", state.best)):
+        grp = f.create_group(group)
+        for k in PARAM_NAMES:
+            grp.create_dataset(k, data=arrays[k])
+    best = f["best"]
+    best.create_dataset("hprev", data=state.best_hprev)
+    best.attrs.update(update=state.best_update, smooth_loss=state.best_smooth, x0=state.best_x0)
+    st = f.create_group("state")
+    st.create_dataset("hprev", data=state.hprev)
+    st.attrs.update(update=state.update, epoch=state.epoch, chunk=state.chunk,
+                    smooth_loss=state.smooth_loss, wall_time=state.wall_time,
+                    next_x0=state.next_x0,
+                    rng_state=json.dumps(state.rng_state))
+    hist = f.create_group("history")
+    hist.create_dataset("loss", data=state.loss_history[:state.update])
+    hist.create_dataset("smooth_loss", data=state.smooth_history[:state.update])
+    val = np.array(state.val_history, np.float64).reshape(-1, 2)
+    hist.create_dataset("val_update", data=val[:, 0].astype(np.int64))
+    hist.create_dataset("val_loss", data=val[:, 1])
+    smp = f.create_group("samples")
+    smp.create_dataset("update", data=np.array([s[0] for s in state.samples], np.int64))
+    smp.create_dataset("smooth_loss", data=np.array([s[1] for s in state.samples], np.float64))
+    smp.create_dataset("text", data=[s[2] for s in state.samples],
+                       dtype=h5py.string_dtype("utf-8"))
+
+
+def save(state: TrainState, path: str) -> None:
+    """Write the checkpoint atomically: temp file in the same directory, fsync, os.replace."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FastrnnError(f"cannot write {path}: directory {directory} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".fastrnn-", suffix=".h5.tmp", dir=directory)
+    except OSError as exc:
+        raise FastrnnError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        os.close(fd)
+        with h5py.File(tmp, "w") as f:
+            _write(f, state)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise FastrnnError(f"cannot write {path}: {exc.strerror or exc}; "
+                           "the previous checkpoint is unchanged") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _open(path: str) -> h5py.File:
+    if not os.path.exists(path):
+        raise FastrnnError(f"no such checkpoint: {path}")
+    if os.path.isdir(path):
+        raise FastrnnError(f"{path} is a directory, not a checkpoint")
+    try:
+        f = h5py.File(path, "r")
+    except OSError:
+        raise FastrnnError(f"{path} is not a readable HDF5 file (truncated or not HDF5)") from None
+    if f.attrs.get("format") != FORMAT_NAME:
+        f.close()
+        raise FastrnnError(f"{path} is an HDF5 file but not a fastrnn checkpoint")
+    version = int(f.attrs.get("format_version", -1))
+    if version != FORMAT_VERSION:
+        f.close()
+        raise FastrnnError(f"{path}: checkpoint format version expected {FORMAT_VERSION}, "
+                           f"got {version}" + (" (made by a newer fastrnn; upgrade)"
+                                               if version > FORMAT_VERSION else ""))
+    return f
+
+
+def _arrays(grp, path: str, where: str) -> dict:
+    missing = [k for k in PARAM_NAMES if k not in grp]
+    if missing:
+        raise FastrnnError(f"{path}: /{where} is missing {', '.join(missing)}")
+    return {k: grp[k][()] for k in PARAM_NAMES}
+
+
+def load_state(path: str) -> TrainState:
+    """The full training state of a checkpoint (for --resume and the reporting tools)."""
+    with _open(path) as f:
+        try:
+            return _read_state(f, path)
+        except (KeyError, ValueError, TypeError, OSError) as exc:
+            raise FastrnnError(f"{path}: damaged checkpoint ({exc})") from None
+
+
+def _read_state(f: h5py.File, path: str) -> TrainState:
+    config = TrainConfig.from_dict(json.loads(f.attrs["config"]))
+    vocab = json.loads(f.attrs["vocab"])
+    params = _arrays(f["params"], path, "params")
+    K, m, _ = check_params(params, len(vocab))
+    mem = _arrays(f["optimizer"], path, "optimizer")
+    best = _arrays(f["best"], path, "best")
+    for name, group in (("optimizer", mem), ("best", best)):
+        for k in PARAM_NAMES:
+            if group[k].shape != params[k].shape:
+                raise FastrnnError(f"{path}: /{name}/{k} expected shape {params[k].shape}, "
+                                   f"got {group[k].shape}")
+    st, bst, hist, smp = f["state"], f["best"], f["history"], f["samples"]
+    for name, h in (("state/hprev", st["hprev"]), ("best/hprev", bst["hprev"])):
+        if h.shape != (m,):
+            raise FastrnnError(f"{path}: /{name} expected shape {(m,)}, got {h.shape}")
+    update = int(st.attrs["update"])
+    loss, smooth = hist["loss"][()], hist["smooth_loss"][()]
+    if loss.shape != (update,) or smooth.shape != (update,):
+        raise FastrnnError(f"{path}: /history expected {update} losses, got {loss.shape[0]}")
+    texts = [t.decode("utf-8") if isinstance(t, bytes) else str(t) for t in smp["text"][()]]
+    samples = list(zip(smp["update"][()].tolist(), smp["smooth_loss"][()].tolist(), texts))
+    val = list(zip(hist["val_update"][()].tolist(), hist["val_loss"][()].tolist()))
+    return TrainState(
+        config=config, vocab=vocab, corpus_name=str(f.attrs["corpus_name"]),
+        corpus_chars=int(f.attrs["corpus_chars"]), params=params, mem=mem, best=best,
+        best_hprev=bst["hprev"][()], best_x0=int(bst.attrs["x0"]),
+        best_update=int(bst.attrs["update"]), best_smooth=float(bst.attrs["smooth_loss"]),
+        update=update, epoch=int(st.attrs["epoch"]), chunk=int(st.attrs["chunk"]),
+        hprev=st["hprev"][()], next_x0=int(st.attrs["next_x0"]),
+        smooth_loss=float(st.attrs["smooth_loss"]),
+        loss_history=loss.astype(np.float64), smooth_history=smooth.astype(np.float64),
+        samples=samples, val_history=val, rng_state=json.loads(st.attrs["rng_state"]),
+        wall_time=float(st.attrs["wall_time"]))
+
+
+@dataclass
+class Model:
+    """A trained model: what `fastrnn.load` returns."""
+
+    params: dict          # U, W, V, b, c of the chosen model (best or latest)
+    vocab: str
+    config: TrainConfig
+    hprev: np.ndarray     # hidden state to start sampling from
+    x0: int               # id of the character to start from
+    state: TrainState     # everything else in the checkpoint
+
+    def sample(self, n: int = 1000, *, temperature: float = 1.0, top_p: float = 1.0,
+               prime: str | None = None, seed: int | None = None,
+               skip_unknown: bool = False) -> str:
+        """n synthesised characters (after the priming text, if any)."""
+        return "".join(self.stream(n, temperature=temperature, top_p=top_p, prime=prime,
+                                   seed=seed, skip_unknown=skip_unknown))
+
+    def stream(self, n: int = 1000, *, temperature: float = 1.0, top_p: float = 1.0,
+               prime: str | None = None, seed: int | None = None, skip_unknown: bool = False):
+        """Yield the synthesised text in small pieces, as it is drawn."""
+        from .data import decode, encode
+        from .sample import check_options, prime as warm, stream_ids
+
+        check_options(n, temperature, top_p)
+        h, x0 = self.hprev.copy(), self.x0
+        if prime:
+            ids = encode(prime, self.vocab, skip_unknown=skip_unknown)
+            if ids.size == 0:
+                raise FastrnnError("--prime has no characters of the model's vocabulary")
+            h, x0 = warm(self.params, np.zeros_like(h), ids)
+        rng = np.random.default_rng(seed)
+        for ids in stream_ids(self.params, h, x0, n, rng, temperature, top_p):
+            yield decode(ids, self.vocab)
+
+
+def load(path: str, which: str = "best") -> Model:
+    """Load a checkpoint as a Model: which = "best" (lowest smooth loss) or "latest"."""
+    if which not in ("best", "latest"):
+        raise FastrnnError(f"which: expected 'best' or 'latest', got {which!r}")
+    state = load_state(path)
+    if which == "best" and state.best_update >= 0:
+        return Model(state.best, state.vocab, state.config, state.best_hprev, state.best_x0, state)
+    return Model(state.params, state.vocab, state.config, state.hprev, state.next_x0, state)

@@ -1,0 +1,169 @@
+"""Reading corpora (UTF-8 text or JSON records), the vocabulary, encode/decode, chunk schedule.
+
+A corpus becomes one array of character ids plus the start of each document in it. Plain text
+is one document. JSON records are either joined with a separator into one document, or kept
+as separate documents so that training resets the hidden state at each record start.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import FastrnnError
+
+BUILTIN_NAME = "builtin:python-docs"
+
+
+@dataclass
+class Corpus:
+    """A training text: its vocabulary, its ids and where each document starts."""
+
+    name: str                  # file name, or BUILTIN_NAME
+    vocab: str                 # sorted distinct characters; id i is vocab[i]
+    ids: np.ndarray            # int32 character ids of all documents, concatenated
+    doc_starts: np.ndarray     # int64 offset of each document in ids (first is 0)
+
+    @property
+    def n_chars(self) -> int:
+        return int(self.ids.size)
+
+    def doc_bounds(self) -> list[tuple[int, int]]:
+        """(start, end) of every document in ids."""
+        ends = list(self.doc_starts[1:]) + [self.ids.size]
+        return [(int(s), int(e)) for s, e in zip(self.doc_starts, ends)]
+
+
+def builtin_text() -> str:
+    """An offline English corpus that every CPython ships: the pydoc topic help (~465k chars)."""
+    from pydoc_data.topics import topics
+
+    return "\n".join(topics[key] for key in sorted(topics))
+
+
+def _read_text(path: str, encoding: str) -> str:
+    if not os.path.exists(path):
+        raise FastrnnError(f"no such file: {path}")
+    if os.path.isdir(path):
+        raise FastrnnError(f"{path} is a directory, not a text file")
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    if b"\x00" in raw[:65536]:
+        raise FastrnnError(f"{path} looks like a binary file (it contains NUL bytes), not text")
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise FastrnnError(
+            f"{path} is not valid {encoding} (byte {exc.start}); "
+            f"pass --encoding (e.g. --encoding latin-1)") from None
+    except LookupError:
+        raise FastrnnError(f"unknown encoding: {encoding}") from None
+
+
+def _records(path: str, text: str, field: str) -> list[str]:
+    """The `field` strings of a JSON list of records (also accepts {"records"/any key: [...]})."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FastrnnError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    if isinstance(data, dict):  # e.g. {"tweets": [...]}: take the single list inside
+        lists = [v for v in data.values() if isinstance(v, list)]
+        if len(lists) != 1:
+            raise FastrnnError(f"{path}: expected a JSON list of records")
+        data = lists[0]
+    if not isinstance(data, list):
+        raise FastrnnError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
+    out = []
+    for i, rec in enumerate(data):
+        if not isinstance(rec, dict) or field not in rec:
+            raise FastrnnError(f"{path}: record {i} has no field '{field}' (choose with --json-field)")
+        if not isinstance(rec[field], str):
+            raise FastrnnError(f"{path}: record {i} field '{field}' is not a string")
+        out.append(rec[field])
+    return out
+
+
+def read_corpus(path: str | None, *, encoding: str = "utf-8", json_field: str | None = None,
+                reset_per_record: bool = False, separator: str = "\n") -> Corpus:
+    """Read a corpus. path None means the built-in offline corpus.
+
+    JSON is used when json_field is given or the file ends in .json (field default "text").
+    """
+    if path is None:
+        docs, name = [builtin_text()], BUILTIN_NAME
+    else:
+        text = _read_text(path, encoding)
+        name = os.path.basename(path)
+        if json_field is not None or path.lower().endswith(".json"):
+            recs = [r for r in _records(path, text, json_field or "text") if r]
+            docs = recs if reset_per_record else [separator.join(recs)]
+        else:
+            docs = [text]
+    docs = [d for d in docs if d]
+    if not docs:
+        raise FastrnnError(f"{path} is empty: there is no text to train on")
+    vocab = "".join(sorted(set().union(*map(set, docs))))
+    if len(vocab) < 2:
+        raise FastrnnError(f"{path} has only one distinct character; need at least 2")
+    lookup = {ch: i for i, ch in enumerate(vocab)}
+    ids = np.fromiter((lookup[ch] for d in docs for ch in d), dtype=np.int32,
+                      count=sum(map(len, docs)))
+    starts = np.cumsum([0] + [len(d) for d in docs[:-1]]).astype(np.int64)
+    return Corpus(name=name, vocab=vocab, ids=ids, doc_starts=starts)
+
+
+def encode(text: str, vocab: str, *, skip_unknown: bool = False) -> np.ndarray:
+    """Ids of text's characters; unknown characters raise (naming them) or are skipped."""
+    lookup = {ch: i for i, ch in enumerate(vocab)}
+    unknown = sorted({ch for ch in text if ch not in lookup})
+    if unknown and not skip_unknown:
+        shown = ", ".join(repr(ch) for ch in unknown[:10])
+        raise FastrnnError(f"characters not in the model's vocabulary: {shown} "
+                           f"(use --skip-unknown to drop them)")
+    return np.array([lookup[ch] for ch in text if ch in lookup], dtype=np.int32)
+
+
+def decode(ids, vocab: str) -> str:
+    return "".join(vocab[i] for i in ids)
+
+
+def split_validation(corpus: Corpus, frac: float) -> tuple[Corpus, Corpus | None]:
+    """Hold out the last `frac` of the ids as a validation corpus (same vocabulary)."""
+    if frac <= 0:
+        return corpus, None
+    cut = int(round(corpus.n_chars * (1.0 - frac)))
+    train_starts = corpus.doc_starts[corpus.doc_starts < cut]
+    val_starts = np.concatenate([[0], corpus.doc_starts[corpus.doc_starts > cut] - cut])
+    train = Corpus(corpus.name, corpus.vocab, corpus.ids[:cut], train_starts)
+    val = Corpus(corpus.name + " (validation)", corpus.vocab, corpus.ids[cut:],
+                 val_starts.astype(np.int64))
+    return train, val
+
+
+def chunk_schedule(corpus: Corpus, seq_length: int, *, partial_tail: bool = False):
+    """The chunks of one epoch: (start, length, reset) arrays.
+
+    Chunk k trains on X = ids[start:start+length], Y = ids[start+1:start+length+1]. Within a
+    document chunks follow each other every seq_length chars; a chunk with reset=True starts
+    from hprev = 0 (every epoch start and, per record, every document start). DESIGN.md: a
+    document ends its chunks when fewer than seq_length+1 characters remain; with partial_tail
+    (per-record training) the remainder still makes one shorter chunk so short records count.
+    """
+    starts, lengths, resets = [], [], []
+    for s, e in corpus.doc_bounds():
+        first = True
+        pos = s
+        while pos + seq_length + 1 <= e:
+            starts.append(pos); lengths.append(seq_length); resets.append(first)
+            first = False
+            pos += seq_length
+        if partial_tail and e - pos >= 2:
+            starts.append(pos); lengths.append(e - pos - 1); resets.append(first)
+    if not starts:
+        raise FastrnnError(
+            f"the corpus ({corpus.n_chars} characters) is shorter than seq-length+1 = "
+            f"{seq_length + 1}: nothing to train on")
+    resets[0] = True
+    return (np.array(starts, np.int64), np.array(lengths, np.int64), np.array(resets, np.bool_))

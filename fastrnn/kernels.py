@@ -1,0 +1,278 @@
+"""Numba kernels: forward/backward over a chunk, clip+AdaGrad, a block of training, sampling.
+
+Rules (DESIGN.md): @njit functions only; inputs first, outputs last; nothing allocated in the
+training path -- every array is preallocated by fastrnn.model.Workspace. A leading underscore
+marks compiled internals; fastrnn.model validates shapes and dtypes once and then calls these.
+
+Why the code looks the way it does:
+- Over a chunk only W h_{t-1} (forward) and W^T da_t (backward) are sequential. The logits
+  V h_t, the output gradient V^T do_t and the dV, dW accumulations are matrix-matrix products
+  over all steps of the chunk at once, done by BLAS (np.dot with an out array).
+- error_model="numpy" stops Numba from inserting division-by-zero checks that block SIMD.
+- fastmath is config.FASTMATH (reassociation + FMA only), never 'nnan'/'ninf'.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .config import FASTMATH
+
+_jit = njit(cache=True, error_model="numpy", fastmath=set(FASTMATH), nogil=True)
+
+
+@_jit
+def _forward_backward(U, W, V, b, c, ids, start, n, hprev,
+                      H, P, DH, dA, dU, dW, dV, db, dc):
+    """Loss of chunk X = ids[start:start+n], Y = ids[start+1:start+n+1] from hprev, and its
+    gradients. H[0] = hprev, H[t+1] = h_t; H[n] is the new hidden state. P ends holding the
+    output gradient (p_t - onehot(y_t)). dU is only written in the columns of X (the others
+    stay whatever they were: the AdaGrad step reads only those columns)."""
+    m = W.shape[0]
+    K = V.shape[0]
+    for i in range(m):
+        H[0, i] = hprev[i]
+    # forward: a_t = W h_{t-1} + U x_t + b ; h_t = tanh(a_t)   (sequential)
+    for t in range(n):
+        x = ids[start + t]
+        for i in range(m):
+            s = U[i, x] + b[i]
+            for j in range(m):
+                s += W[i, j] * H[t, j]
+            H[t + 1, i] = np.tanh(s)
+    Hs = H[1:n + 1]
+    # logits of all steps at once: O = Hs V^T + c, then softmax rows in place
+    Pn = P[:n]
+    np.dot(Hs, V.T, Pn)
+    loss = 0.0
+    for t in range(n):
+        y = ids[start + t + 1]
+        mx = -np.inf
+        for k in range(K):
+            Pn[t, k] += c[k]
+            if Pn[t, k] > mx:
+                mx = Pn[t, k]
+        tot = 0.0
+        for k in range(K):
+            e = np.exp(Pn[t, k] - mx)
+            Pn[t, k] = e
+            tot += e
+        inv = 1.0 / tot
+        for k in range(K):
+            Pn[t, k] *= inv
+        loss -= np.log(Pn[t, y])
+        Pn[t, y] -= 1.0          # now do_t = p_t - onehot(y_t)
+    # output-layer gradients for all steps at once
+    np.dot(Pn.T, Hs, dV)
+    for k in range(K):
+        dc[k] = 0.0
+    for t in range(n):
+        for k in range(K):
+            dc[k] += Pn[t, k]
+    DHn = DH[:n]
+    np.dot(Pn, V, DHn)           # V^T do_t for every t
+    # backward through time: da_t = (1 - h_t^2) * (V^T do_t + W^T da_{t+1})   (sequential)
+    for t in range(n - 1, -1, -1):
+        for i in range(m):
+            h = H[t + 1, i]
+            dA[t, i] = (1.0 - h * h) * DHn[t, i]
+        if t > 0:
+            for i in range(m):
+                d = dA[t, i]
+                for j in range(m):
+                    DHn[t - 1, j] += W[i, j] * d
+    dAn = dA[:n]
+    np.dot(dAn.T, H[:n], dW)
+    for i in range(m):
+        db[i] = 0.0
+    for t in range(n):
+        for i in range(m):
+            db[i] += dAn[t, i]
+    for t in range(n):
+        x = ids[start + t]
+        for i in range(m):
+            dU[i, x] = 0.0
+    for t in range(n):
+        x = ids[start + t]
+        for i in range(m):
+            dU[i, x] += dAn[t, i]
+    return loss
+
+
+@_jit
+def _adagrad_dense(theta, G, g, eta, clip, eps):
+    """theta -= eta * clip(g) / sqrt(G + eps) after G += clip(g)^2, over a whole array."""
+    th = theta.reshape(-1)
+    gg = G.reshape(-1)
+    gr = g.reshape(-1)
+    for i in range(th.size):
+        d = min(max(gr[i], -clip), clip)
+        gg[i] += d * d
+        th[i] -= eta * d / np.sqrt(gg[i] + eps)
+
+
+@_jit
+def _adagrad_columns(U, GU, dU, ids, start, n, mark, eta, clip, eps):
+    """The AdaGrad step of U over the columns of X only: every other column has zero gradient,
+    for which AdaGrad changes nothing (G += 0, theta -= 0), so skipping them is exact."""
+    m = U.shape[0]
+    for t in range(n):
+        mark[ids[start + t]] = True
+    for t in range(n):
+        x = ids[start + t]
+        if mark[x]:
+            mark[x] = False
+            for i in range(m):
+                d = min(max(dU[i, x], -clip), clip)
+                GU[i, x] += d * d
+                U[i, x] -= eta * d / np.sqrt(GU[i, x] + eps)
+
+
+@_jit
+def _train_block(U, W, V, b, c, GU, GW, GV, Gb, Gc,
+                 ids, starts, lengths, resets, k0, k1, eta, clip, eps,
+                 H, P, DH, dA, mark, dU, dW, dV, db, dc,
+                 hprev, BU, BW, BV, Bb, Bc, best_h, fstate, istate, loss_out, smooth_out):
+    """Train on chunks k0..k1-1 of the epoch schedule, one AdaGrad update each.
+
+    fstate = [smooth_loss, best_smooth_loss]; istate = [update, best_update, best_x0].
+    Per update u: loss_out[u], smooth_out[u]. When the smooth loss reaches a new minimum the
+    pre-update parameters, the chunk's starting hidden state and first character become the
+    best model. Returns the number of updates done; it stops early, before updating, at a
+    non-finite loss (the caller reports divergence).
+    """
+    m = W.shape[0]
+    for k in range(k0, k1):
+        if resets[k]:
+            for i in range(m):
+                hprev[i] = 0.0
+        start = starts[k]
+        n = lengths[k]
+        loss = _forward_backward(U, W, V, b, c, ids, start, n, hprev,
+                                 H, P, DH, dA, dU, dW, dV, db, dc)
+        if not np.isfinite(loss):
+            return k - k0
+        u = istate[0]
+        smooth = loss if u == 0 else 0.999 * fstate[0] + 0.001 * loss
+        fstate[0] = smooth
+        loss_out[u] = loss
+        smooth_out[u] = smooth
+        if smooth < fstate[1]:
+            fstate[1] = smooth
+            istate[1] = u
+            istate[2] = ids[start]
+            BU[:] = U
+            BW[:] = W
+            BV[:] = V
+            Bb[:] = b
+            Bc[:] = c
+            best_h[:] = hprev
+        _adagrad_columns(U, GU, dU, ids, start, n, mark, eta, clip, eps)
+        _adagrad_dense(W, GW, dW, eta, clip, eps)
+        _adagrad_dense(V, GV, dV, eta, clip, eps)
+        _adagrad_dense(b, Gb, db, eta, clip, eps)
+        _adagrad_dense(c, Gc, dc, eta, clip, eps)
+        for i in range(m):
+            hprev[i] = H[n, i]
+        istate[0] = u + 1
+    return k1 - k0
+
+
+@_jit
+def _step_hidden(U, W, b, h, x, a):
+    """h <- tanh(W h + U[:, x] + b), with a as scratch."""
+    m = W.shape[0]
+    for i in range(m):
+        s = U[i, x] + b[i]
+        for j in range(m):
+            s += W[i, j] * h[j]
+        a[i] = s
+    for i in range(m):
+        h[i] = np.tanh(a[i])
+
+
+@_jit
+def _sample(U, W, V, b, c, x0, temperature, top_p, uniforms, h, a, p, out):
+    """Draw len(out) characters: each next id from softmax((V h + c) / temperature), h carried
+    in place. temperature 0 is argmax; top_p < 1 keeps the smallest most-likely set of mass
+    >= top_p. uniforms[i] in [0, 1) decides draw i (inverse CDF), so the caller's RNG decides."""
+    K = V.shape[0]
+    m = W.shape[0]
+    x = x0
+    for step in range(out.size):
+        _step_hidden(U, W, b, h, x, a)
+        mx = -np.inf
+        for k in range(K):
+            s = c[k]
+            for j in range(m):
+                s += V[k, j] * h[j]
+            p[k] = s
+            if s > mx:
+                mx = s
+        if temperature == 0.0:
+            x = np.argmax(p)
+        else:
+            tot = 0.0
+            for k in range(K):
+                p[k] = np.exp((p[k] - mx) / temperature)
+                tot += p[k]
+            for k in range(K):
+                p[k] /= tot
+            r = uniforms[step]
+            if top_p < 1.0:
+                order = np.argsort(-p)
+                mass = 0.0
+                keep = K
+                for r_ in range(K):
+                    mass += p[order[r_]]
+                    if mass >= top_p:
+                        keep = r_ + 1
+                        break
+                r *= mass                # draw inside the kept mass
+                x = order[keep - 1]
+                acc = 0.0
+                for r_ in range(keep):
+                    acc += p[order[r_]]
+                    if r < acc:
+                        x = order[r_]
+                        break
+            else:
+                x = K - 1
+                acc = 0.0
+                for k in range(K):
+                    acc += p[k]
+                    if r < acc:
+                        x = k
+                        break
+        out[step] = x
+
+
+@_jit
+def _sequence_loss(U, W, V, b, c, ids, resets, h, a, o, counts):
+    """Sum of -log p(ids[t+1] | ids[..t]) over a text, forward only. h starts at 0 and is reset
+    where resets[t+1] (a document starts at t+1: nothing predicts it). counts[0] += predictions."""
+    K = V.shape[0]
+    m = W.shape[0]
+    for i in range(m):
+        h[i] = 0.0
+    total = 0.0
+    for t in range(ids.size - 1):
+        if resets[t + 1]:
+            for i in range(m):
+                h[i] = 0.0
+            continue
+        _step_hidden(U, W, b, h, ids[t], a)
+        mx = -np.inf
+        for k in range(K):
+            s = c[k]
+            for j in range(m):
+                s += V[k, j] * h[j]
+            o[k] = s
+            if s > mx:
+                mx = s
+        tot = 0.0
+        for k in range(K):
+            tot += np.exp(o[k] - mx)
+        total += mx + np.log(tot) - o[ids[t + 1]]
+        counts[0] += 1
+    return total

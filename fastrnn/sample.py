@@ -1,0 +1,65 @@
+"""Sampling: synthesise characters from a hidden state and a start character.
+
+The compiled kernel (kernels._sample) does the arithmetic; this module validates options,
+owns the randomness (a numpy Generator, so a seed reproduces a text), warms the hidden state
+up on a priming text and streams text out in small pieces.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from . import kernels
+from .errors import FastrnnError
+
+STREAM_PIECE = 64   # characters per kernel call when streaming: small enough to feel live
+
+
+def check_options(n: int, temperature: float, top_p: float) -> None:
+    """One-line errors for out-of-range sampling options."""
+    if n < 0:
+        raise FastrnnError(f"-n must be >= 0, got {n}")
+    if not temperature >= 0:
+        raise FastrnnError(f"--temperature must be >= 0 (0 = argmax), got {temperature}")
+    if not 0 < top_p <= 1:
+        raise FastrnnError(f"--top-p must be in (0, 1], got {top_p}")
+
+
+def _contiguous(params: dict) -> tuple:
+    return tuple(np.ascontiguousarray(params[k]) for k in ("U", "W", "V", "b", "c"))
+
+
+def stream_ids(params: dict, h: np.ndarray, x0: int, n: int, rng: np.random.Generator,
+               temperature: float = 1.0, top_p: float = 1.0) -> Iterator[np.ndarray]:
+    """Yield arrays of sampled ids, n in all; h (the hidden state) is updated in place."""
+    check_options(n, temperature, top_p)
+    U, W, V, b, c = _contiguous(params)
+    m, K = U.shape
+    a, p = np.zeros(m, U.dtype), np.zeros(K, U.dtype)
+    x, left = int(x0), n
+    while left > 0:
+        out = np.zeros(min(STREAM_PIECE, left), np.int64)
+        kernels._sample(U, W, V, b, c, x, float(temperature), float(top_p),
+                        rng.random(out.size), h, a, p, out)
+        x = int(out[-1])
+        left -= out.size
+        yield out
+
+
+def sample_ids(params: dict, h: np.ndarray, x0: int, n: int, rng: np.random.Generator,
+               temperature: float = 1.0, top_p: float = 1.0) -> np.ndarray:
+    """n sampled ids (h is copied, not changed)."""
+    h = np.array(h, dtype=params["U"].dtype)
+    pieces = list(stream_ids(params, h, x0, n, rng, temperature, top_p))
+    return np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
+
+
+def prime(params: dict, h: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, int]:
+    """Feed all but the last priming id through the RNN; return (h, last id = next input)."""
+    U, W, V, b, c = _contiguous(params)
+    h = np.array(h, dtype=U.dtype)
+    a = np.zeros_like(h)
+    for x in ids[:-1]:
+        kernels._step_hidden(U, W, b, h, int(x), a)
+    return h, int(ids[-1])
