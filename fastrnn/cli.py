@@ -172,7 +172,7 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, **opts
     with a checkpoint that --resume continues bit-identically.
     """
     from . import checkpoint
-    from .data import split_validation
+    from .data import chunk_schedule, split_validation
     from .train import DivergenceError, new_state, train as run, warmup
 
     _check_out(out, overwrite, resume)
@@ -192,6 +192,7 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, **opts
     corpus = _corpus(text, encoding=encoding, json_field=json_field,
                      reset_per_record=cfg.reset_per_record, separator=cfg.record_separator)
     train_corpus, val = split_validation(corpus, cfg.val_frac)
+    chunk_schedule(train_corpus, cfg.seq_length, partial_tail=cfg.reset_per_record)  # validates
     if resume and train_corpus.vocab != state.vocab:
         raise FastrnnError("TEXT's vocabulary differs from the checkpoint's: expected "
                            f"{len(state.vocab)} characters, got {len(train_corpus.vocab)}")

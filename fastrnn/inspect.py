@@ -1,0 +1,281 @@
+"""Looking into a checkpoint: its summary (`info`), its logged samples (`evolution`), and the
+loss of any text under its model (`eval`), as plain text the CLI prints.
+
+Losses of training updates are sums over a chunk of seq_length characters (nats); divided by
+seq_length they are per character, like the validation loss and `eval`. Bits are nats / ln 2
+and the perplexity is exp(nats per character).
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import FastrnnError
+from .train import TrainState
+
+LN2 = math.log(2.0)
+
+
+# ------------------------------------------------------------------------------- formatting
+def bits(nats: float) -> float:
+    """Nats to bits."""
+    return nats / LN2
+
+
+def duration(seconds: float) -> str:
+    """A human duration: '12.3 s', '4 min 05 s', '2 h 03 min'."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def n_params(state: TrainState) -> int:
+    """Number of trainable numbers in U, W, V, b, c."""
+    return int(sum(v.size for v in state.params.values()))
+
+
+def updates_per_epoch(state: TrainState) -> int | None:
+    """Updates in one epoch of this run, or None when the checkpoint cannot tell.
+
+    Exact from the position in the run (update = epoch * per_epoch + chunk) once an epoch is
+    done; before that, computed from the corpus length when the text is one document
+    (DESIGN.md: chunks every seq_length characters while seq_length+1 remain)."""
+    if state.epoch > 0:
+        return (state.update - state.chunk) // state.epoch
+    if not state.config.reset_per_record:
+        return max((state.corpus_chars - 1) // state.config.seq_length, 0) or None
+    return None
+
+
+def epoch_boundaries(state: TrainState) -> list[int]:
+    """Update numbers at which epoch 2, 3, ... started (within the logged history)."""
+    per = updates_per_epoch(state)
+    if not per:
+        return []
+    return [k * per for k in range(1, state.epoch + 1) if k * per < state.update]
+
+
+def checkpoint_fastrnn_version(path: str) -> str:
+    """The fastrnn version that wrote the checkpoint (call after load_state validated it)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return str(f.attrs.get("fastrnn_version", "unknown"))
+
+
+# ------------------------------------------------------------------------------------- info
+def summary(state: TrainState, path: str) -> dict:
+    """Everything `fastrnn info` shows, as a JSON-serialisable dict."""
+    from . import __version__
+
+    cfg = state.config
+    tau = cfg.seq_length
+    per = updates_per_epoch(state)
+    out = {
+        "checkpoint": path,
+        "written_by_fastrnn": checkpoint_fastrnn_version(path),
+        "fastrnn_version": __version__,
+        "corpus_name": state.corpus_name,
+        "corpus_chars": state.corpus_chars,
+        "vocab_size": len(state.vocab),
+        "parameters": n_params(state),
+        "config": cfg.as_dict(),
+        "updates": state.update,
+        "updates_per_epoch": per,
+        "epochs_completed": state.epoch,
+        "epochs": state.update / per if per else float(state.epoch),
+        "wall_time_s": state.wall_time,
+        "chars_per_s": tau * state.update / state.wall_time if state.wall_time > 0 else None,
+        "latest_smooth_loss": _or_none(state.smooth_loss),
+        "best_smooth_loss": _or_none(state.best_smooth) if state.best_update >= 0 else None,
+        "best_update": state.best_update if state.best_update >= 0 else None,
+        "samples": len(state.samples),
+        "validation": None,
+    }
+    if state.val_history:
+        upd, loss = zip(*state.val_history)
+        i = int(np.argmin(loss))
+        out["validation"] = {"frac": cfg.val_frac, "evaluations": len(loss),
+                             "latest_update": int(upd[-1]), "latest_loss": float(loss[-1]),
+                             "best_update": int(upd[i]), "best_loss": float(loss[i])}
+    return out
+
+
+def _or_none(x: float):
+    return float(x) if np.isfinite(x) else None
+
+
+def _per_char(chunk_loss: float | None, tau: int) -> str:
+    if chunk_loss is None:
+        return "n/a"
+    nats = chunk_loss / tau
+    return f"{chunk_loss:.3f} ({nats:.4f} nats/char, {bits(nats):.4f} bits/char)"
+
+
+def format_info(s: dict) -> str:
+    """The `fastrnn info` text of a summary()."""
+    cfg = s["config"]
+    tau = cfg["seq_length"]
+    per = s["updates_per_epoch"]
+    lines = [("checkpoint", f"{s['checkpoint']} (written by fastrnn {s['written_by_fastrnn']}; "
+                            f"this is fastrnn {s['fastrnn_version']})"),
+             ("corpus", f"{s['corpus_name']}: {s['corpus_chars']:,} training characters, "
+                        f"K={s['vocab_size']}")]
+    if s["validation"]:
+        lines.append(("validation", f"last {cfg['val_frac']:.1%} of the text held out"))
+    lines += [("model", f"vanilla RNN, m={cfg['hidden']}, K={s['vocab_size']}, "
+                        f"{s['parameters']:,} parameters, {cfg['dtype']}"),
+              ("config", " ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}"
+                                  for k, v in cfg.items()))]
+    per_text = f"{per:,} updates/epoch" if per else "updates/epoch unknown"
+    lines.append(("training", f"{s['updates']:,} updates = {s['epochs']:.2f} epochs "
+                              f"({s['epochs_completed']} completed; {per_text})"))
+    lines.append(("smooth loss", "latest " + _per_char(s["latest_smooth_loss"], tau)))
+    if s["best_update"] is not None:
+        lines.append(("", f"best   {_per_char(s['best_smooth_loss'], tau)} "
+                          f"at update {s['best_update']:,}"))
+    v = s["validation"]
+    if v:
+        for which in ("latest", "best"):
+            nats = v[f"{which}_loss"]
+            lines.append(("val loss" if which == "latest" else "",
+                          f"{which:<6} {nats:.4f} nats/char, {bits(nats):.4f} bits/char, "
+                          f"perplexity {math.exp(nats):.3f} at update {v[f'{which}_update']:,}"))
+    speed = f", {s['chars_per_s']:,.0f} chars/s" if s["chars_per_s"] else ""
+    lines.append(("wall time", f"{duration(s['wall_time_s'])} training{speed}"))
+    lines.append(("samples", f"{s['samples']} logged (fastrnn evolution {s['checkpoint']})"))
+    return "\n".join(f"{k:<12}{v}" for k, v in lines)
+
+
+# -------------------------------------------------------------------------------- evolution
+def select_samples(state: TrainState, every: int = 0) -> list[tuple[int, float, str]]:
+    """The logged (update, smooth loss, text), only those at multiples of `every` if > 0."""
+    return [s for s in state.samples if every <= 0 or s[0] % every == 0]
+
+
+def format_evolution(state: TrainState, every: int = 0) -> str:
+    """The samples as training printed them: a header line with the update and smooth loss,
+    then the text."""
+    samples = select_samples(state, every)
+    if not samples:
+        return "no samples logged" + (f" at multiples of {every}" if every > 0 else "")
+    tau = state.config.seq_length
+    return "\n\n".join(f"--- update {u:,}, smooth loss {s:.3f} ({s / tau:.4f} nats/char)\n{t}"
+                       for u, s, t in samples)
+
+
+# ------------------------------------------------------------------------------------- eval
+@dataclass
+class EvalResult:
+    """Loss of a text under a model. Characters outside the vocabulary are skipped, counted."""
+
+    n_chars: int                   # characters in the text (all documents)
+    predictions: int               # characters predicted (known, not a document's first)
+    total_nats: float              # summed -log p of the predicted characters
+    unknown: dict = field(default_factory=dict)   # character -> count, outside the vocabulary
+
+    @property
+    def n_unknown(self) -> int:
+        return int(sum(self.unknown.values()))
+
+    @property
+    def nats(self) -> float:
+        return self.total_nats / self.predictions
+
+    @property
+    def bits(self) -> float:
+        return bits(self.nats)
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(self.nats)
+
+
+def read_documents(text: str, *, encoding: str = "utf-8", json_field: str | None = None,
+                   config=None) -> tuple[str, list[str]]:
+    """(name, documents) of TEXT: a file, '-' for stdin, or 'builtin:python-docs'.
+
+    JSON records (a .json file or json_field) become documents as in training: one per record
+    if config.reset_per_record, else joined with config.record_separator."""
+    from .data import BUILTIN_NAME, _read_text, builtin_text, read_corpus
+
+    if text == BUILTIN_NAME:
+        return BUILTIN_NAME, [builtin_text()]
+    if text == "-":
+        import sys
+
+        raw = sys.stdin.buffer.read()
+        try:
+            return "<stdin>", [raw.decode(encoding)]
+        except UnicodeDecodeError as exc:
+            raise FastrnnError(f"stdin is not valid {encoding} (byte {exc.start}); "
+                               "pass --encoding") from None
+        except LookupError:
+            raise FastrnnError(f"unknown encoding: {encoding}") from None
+    if json_field is not None or text.lower().endswith(".json"):
+        per_record = bool(config and config.reset_per_record)
+        sep = config.record_separator if config else "\n"
+        corpus = read_corpus(text, encoding=encoding, json_field=json_field,
+                             reset_per_record=per_record, separator=sep)
+        vocab = np.array(list(corpus.vocab))
+        docs = ["".join(vocab[corpus.ids[s:e]]) for s, e in corpus.doc_bounds()]
+        return corpus.name, docs
+    return os.path.basename(text), [_read_text(text, encoding)]
+
+
+def evaluate(params: dict, vocab: str, docs: list[str]) -> EvalResult:
+    """Mean loss per character of docs under params, hidden state 0 at each document start.
+
+    Characters outside the vocabulary cannot be predicted (the model gives them probability 0):
+    they are removed and counted, and the text around them is scored as if they were absent."""
+    from .model import sequence_loss
+
+    codes_vocab = np.array([ord(ch) for ch in vocab], np.int64)   # sorted, as vocab is
+    pieces, starts, unknown, n_chars, pos = [], [], {}, 0, 0
+    for doc in docs:
+        codes = np.frombuffer(doc.encode("utf-32-le"), np.uint32).astype(np.int64)
+        n_chars += codes.size
+        idx = np.searchsorted(codes_vocab, codes)
+        known = idx < codes_vocab.size
+        known[known] = codes_vocab[idx[known]] == codes[known]
+        if not known.all():
+            for code, count in zip(*np.unique(codes[~known], return_counts=True)):
+                unknown[chr(int(code))] = unknown.get(chr(int(code)), 0) + int(count)
+        ids = idx[known].astype(np.int32)
+        if ids.size:
+            pieces.append(ids)
+            starts.append(pos)
+            pos += ids.size
+    if pos < 2 or pos - len(pieces) < 1:
+        raise FastrnnError(f"the text has {pos} characters of the model's vocabulary "
+                           f"({sum(unknown.values())} outside it); at least 2 in one document "
+                           "are needed to predict one")
+    ids = np.concatenate(pieces)
+    resets = np.zeros(ids.size, np.bool_)
+    resets[starts] = True
+    total, count = sequence_loss(params, ids, resets)
+    return EvalResult(n_chars=n_chars, predictions=count, total_nats=total, unknown=unknown)
+
+
+def format_eval(r: EvalResult, name: str, model_desc: str) -> str:
+    """The `fastrnn eval` text."""
+    lines = [f"text        {name}: {r.n_chars:,} characters, {r.predictions:,} predicted",
+             f"model       {model_desc}"]
+    if r.unknown:
+        top = sorted(r.unknown.items(), key=lambda kv: (-kv[1], kv[0]))
+        shown = ", ".join(f"{ch!r} x{n:,}" for ch, n in top[:10])
+        more = f", ... ({len(top) - 10} more)" if len(top) > 10 else ""
+        lines.append(f"unknown     {r.n_unknown:,} characters outside the vocabulary "
+                     f"({len(top)} distinct: {shown}{more}) skipped, not scored")
+    else:
+        lines.append("unknown     0 characters outside the vocabulary")
+    lines += [f"loss        {r.nats:.4f} nats/char, {r.bits:.4f} bits/char",
+              f"perplexity  {r.perplexity:.4f}"]
+    return "\n".join(lines)

@@ -1,0 +1,42 @@
+"""Shared fixtures: small texts, the optional real corpus beside the repository."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+SHARED_CORPUS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "corpora",
+                             "tinyshakespeare.txt")
+
+PASSAGE = ("It was a bright cold day in April, and the clocks were striking thirteen. "
+           "Winston Smith hurried home at once")[:100]
+
+
+@pytest.fixture
+def shakespeare_path():
+    """The real 1.1M-char corpus from ../shared, or a skip when this clone has no ../shared."""
+    if not os.path.exists(SHARED_CORPUS):
+        pytest.skip("../shared/corpora/tinyshakespeare.txt is not beside this clone")
+    return SHARED_CORPUS
+
+
+@pytest.fixture
+def small_text(tmp_path):
+    """A ~6k-char English text file (the built-in corpus' start): quick to train on."""
+    from fastrnn.data import builtin_text
+
+    path = tmp_path / "small.txt"
+    path.write_text(builtin_text()[:6000], encoding="utf-8")
+    return str(path)
+
+
+def random_state(rng: np.random.Generator, K: int, m: int, dtype=np.float64):
+    """Random parameters, AdaGrad accumulators and hidden state of realistic magnitude."""
+    from fastrnn.model import param_shapes
+
+    shapes = param_shapes(K, m)
+    params = {k: (0.1 * rng.standard_normal(s)).astype(dtype) for k, s in shapes.items()}
+    mem = {k: rng.uniform(0.0, 2.0, s).astype(dtype) for k, s in shapes.items()}
+    hprev = np.tanh(rng.standard_normal(m)).astype(dtype)
+    return params, mem, hprev

@@ -1,0 +1,55 @@
+"""The analytic gradients against central differences, and proof that the check can fail."""
+from __future__ import annotations
+
+import numpy as np
+
+from fastrnn.config import GradcheckConfig
+from fastrnn.data import read_corpus
+from fastrnn.gradcheck import gradcheck
+from fastrnn.model import loss_and_grads
+
+
+def test_gradcheck_passes_at_m5_on_the_builtin_corpus():
+    corpus = read_corpus(None)
+    rows = gradcheck(corpus.ids, len(corpus.vocab), GradcheckConfig(hidden=5))
+    assert [r.name for r in rows] == ["b", "c", "U", "V", "W"]
+    for r in rows:
+        assert r.max_error < 1e-6, (r.name, r.max_error)
+        assert 0 < r.mean_error <= r.max_error
+
+
+def test_gradcheck_catches_a_wrong_gradient():
+    """Drop the recurrent term W^T da from backprop (a classic bug): W, U, b must fail."""
+    corpus = read_corpus(None)
+
+    def truncated_bptt(params, xs, ys, hprev):
+        # gradients of each step taken alone: what you get if dh_next is forgotten
+        total = {k: np.zeros_like(v) for k, v in params.items()}
+        loss, h = 0.0, hprev
+        for t in range(len(xs)):
+            l, g, hn = loss_and_grads(params, xs[t:t + 1], ys[t:t + 1], h)
+            loss += l
+            for k in total:
+                total[k] += g[k]
+            h = hn
+        return loss, total, h
+
+    rows = {r.name: r for r in gradcheck(corpus.ids, len(corpus.vocab), GradcheckConfig(),
+                                         grad_fn=truncated_bptt)}
+    assert rows["W"].max_error > 1e-3
+    assert rows["b"].max_error > 1e-6
+    assert rows["c"].max_error < 1e-6     # the output layer is still right: the check is specific
+
+
+def test_gradcheck_catches_a_scaled_gradient():
+    corpus = read_corpus(None)
+
+    def off_by_a_little(params, xs, ys, hprev):
+        loss, g, h = loss_and_grads(params, xs, ys, hprev)
+        g["V"] = g["V"] * 1.0001
+        return loss, g, h
+
+    rows = {r.name: r for r in gradcheck(corpus.ids, len(corpus.vocab), GradcheckConfig(),
+                                         grad_fn=off_by_a_little)}
+    assert rows["V"].max_error > 1e-6
+    assert rows["U"].max_error < 1e-6

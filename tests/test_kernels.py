@@ -1,0 +1,152 @@
+"""The Numba kernels against the plain NumPy reference, on identical inputs.
+
+Whole trajectories of two correct implementations diverge after ~10 updates (AdaGrad with
+eps 1e-8 amplifies 1-ulp differences), so each comparison is one update from one state:
+the loss, every gradient, the new hidden state and every updated parameter.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastrnn import model, reference
+from fastrnn.data import Corpus, chunk_schedule
+from fastrnn.model import PARAM_NAMES
+
+from .conftest import random_state
+
+RTOL = 1e-10
+
+
+def assert_close(got, want, rtol, what):
+    """Relative to the array's scale: |got - want| <= rtol * max|want| elementwise."""
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    scale = max(np.max(np.abs(want)), 1e-300)
+    err = np.max(np.abs(got - want)) / scale
+    assert err <= rtol, f"{what}: relative error {err:.3e} > {rtol:g}"
+
+
+def compare_one_update(params, mem, hprev, xs, ys, rtol, eta=0.1, clip=5.0, eps=1e-8):
+    """One kernel update vs one reference update from copies of the same state."""
+    kp = {k: v.copy() for k, v in params.items()}
+    km = {k: v.copy() for k, v in mem.items()}
+    rp = {k: v.astype(np.float64) for k, v in params.items()}
+    rm = {k: v.astype(np.float64) for k, v in mem.items()}
+    kl, kg, kh = model.loss_and_grads(kp, xs, ys, hprev)
+    rl, rg, rh = reference.loss_and_grads(rp, xs, ys, hprev.astype(np.float64))
+    assert_close(kl, rl, rtol, "loss")
+    for k in PARAM_NAMES:
+        assert_close(kg[k], rg[k], rtol, f"d{k}")
+    assert_close(kh, rh, rtol, "hidden state")
+    model.adagrad_update(kp, kg, km, eta, clip, eps)
+    reference.adagrad_update(rp, rg, rm, eta, clip, eps)
+    for k in PARAM_NAMES:
+        assert_close(kp[k], rp[k], rtol, f"updated {k}")
+        assert_close(km[k], rm[k], rtol, f"AdaGrad G of {k}")
+
+
+def states_along_reference_training(ids, K, m, at=(0, 50, 500), seed=0):
+    """(params, mem, hprev, e) of a reference min-char-rnn run after each count in `at`."""
+    params = reference.init_params(K, m, 0.01, seed)
+    mem = {k: np.zeros_like(v) for k, v in params.items()}
+    hprev, e, out, tau = np.zeros(m), 0, {}, 25
+    for u in range(max(at) + 1):
+        if e + tau + 1 > len(ids):
+            e, hprev = 0, np.zeros(m)
+        if u in at:
+            out[u] = ({k: v.copy() for k, v in params.items()},
+                      {k: v.copy() for k, v in mem.items()}, hprev.copy(), e)
+        _, g, hprev = reference.loss_and_grads(params, ids[e:e + tau], ids[e + 1:e + tau + 1], hprev)
+        reference.adagrad_update(params, g, mem, 0.1, 5.0, 1e-8)
+        e += tau
+    return out
+
+
+@pytest.mark.parametrize("after", [0, 50, 500])
+def test_one_update_matches_reference_from_trained_states(after):
+    from fastrnn.data import read_corpus
+
+    corpus = read_corpus(None)
+    ids, K, m = corpus.ids[:20000], len(corpus.vocab), 100
+    params, mem, hprev, e = states_along_reference_training(ids, K, m)[after]
+    compare_one_update(params, mem, hprev, ids[e:e + 25], ids[e + 1:e + 26], RTOL)
+
+
+@pytest.mark.parametrize("K,m,tau", [(2, 1, 1), (2, 1, 25), (3, 7, 1), (80, 100, 25),
+                                     (65, 33, 40)])
+def test_edge_shapes_match_reference(K, m, tau):
+    rng = np.random.default_rng(K * 1000 + m * 10 + tau)
+    params, mem, hprev = random_state(rng, K, m)
+    ids = rng.integers(0, K, tau + 1)
+    compare_one_update(params, mem, hprev, ids[:-1], ids[1:], RTOL)
+
+
+def test_clipping_is_applied_like_the_reference():
+    """Large weights make gradients exceed the clip, so clip must act identically."""
+    rng = np.random.default_rng(7)
+    params, mem, hprev = random_state(rng, 10, 8)
+    params["V"] *= 200.0
+    ids = rng.integers(0, 10, 26)
+    _, g, _ = reference.loss_and_grads(params, ids[:-1], ids[1:], hprev)
+    assert max(np.abs(v).max() for v in g.values()) > 5.0  # the clip really bites
+    compare_one_update(params, mem, hprev, ids[:-1], ids[1:], RTOL, clip=5.0)
+
+
+def test_float32_kernel_is_close_to_float64_reference():
+    rng = np.random.default_rng(3)
+    params, mem, hprev = random_state(rng, 65, 100, np.float32)
+    ids = rng.integers(0, 65, 26)
+    compare_one_update(params, mem, hprev, ids[:-1], ids[1:], 1e-4)
+
+
+def test_training_block_matches_reference_loop_step_by_step():
+    """kernels._train_block (the training path: sparse U update, carried hprev, epoch reset,
+    smooth loss, best model) against the reference, re-synchronised after every update."""
+    from fastrnn.train import new_state, train
+    from fastrnn.config import TrainConfig
+
+    rng = np.random.default_rng(11)
+    K, m, tau = 12, 9, 5
+    ids = rng.integers(0, K, 58).astype(np.int32)   # 11 chunks/epoch, tail of 2 dropped
+    corpus = Corpus("t", "abcdefghijkl", ids, np.array([0], np.int64))
+    cfg = TrainConfig(hidden=m, seq_length=tau, epochs=3, sample_every=0, checkpoint_every=0)
+    state = new_state(corpus, cfg)
+    starts, _, _ = chunk_schedule(corpus, tau)
+    assert starts.size == 11
+    rp = {k: v.copy() for k, v in state.params.items()}
+    rm = {k: np.zeros_like(v) for k, v in rp.items()}
+    hprev, e, smooth, losses = np.zeros(m), 0, None, []
+    for u in range(30):
+        cfg.max_updates = u + 1
+        train(state, corpus)
+        if e + tau + 1 > ids.size:
+            e, hprev = 0, np.zeros(m)
+        loss, g, hnew = reference.loss_and_grads(rp, ids[e:e + tau], ids[e + 1:e + tau + 1], hprev)
+        smooth = loss if smooth is None else 0.999 * smooth + 0.001 * loss
+        losses.append(loss)
+        reference.adagrad_update(rp, g, rm, 0.1, 5.0, 1e-8)
+        assert_close(state.loss_history[u], loss, RTOL, f"loss at update {u}")
+        assert_close(state.smooth_loss, smooth, RTOL, f"smooth loss at update {u}")
+        assert_close(state.hprev, hnew, RTOL, f"hprev at update {u}")
+        for k in PARAM_NAMES:
+            assert_close(state.params[k], rp[k], RTOL, f"{k} after update {u}")
+            assert_close(state.mem[k], rm[k], RTOL, f"G of {k} after update {u}")
+        # re-synchronise so that ulp differences cannot grow
+        for k in PARAM_NAMES:
+            rp[k][...] = state.params[k]
+            rm[k][...] = state.mem[k]
+        hprev = state.hprev.astype(np.float64).copy()
+        e += tau
+    assert state.epoch == 2 and state.chunk == 8          # 30 = 11 + 11 + 8
+    assert state.best_smooth == min(state.smooth_history[:30])
+    assert state.best_update == int(np.argmin(state.smooth_history[:30]))
+
+
+def test_sequence_loss_matches_reference():
+    rng = np.random.default_rng(5)
+    params, _, _ = random_state(rng, 20, 16)
+    ids = rng.integers(0, 20, 300)
+    total, count = model.sequence_loss(params, ids)
+    want = reference.loss_only(params, ids[:-1], ids[1:], np.zeros(16))
+    assert count == 299
+    assert_close(total, want, RTOL, "sequence loss")
