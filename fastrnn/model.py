@@ -60,6 +60,7 @@ class Workspace:
     P: np.ndarray    # (tau, K) probabilities, then output gradients
     DH: np.ndarray   # (tau, m) gradient w.r.t. h_t
     dA: np.ndarray   # (tau, m) gradient w.r.t. a_t
+    bits: np.ndarray  # (max(m, K),) integer scratch of the vectorised exp/tanh
     mark: np.ndarray  # (K,) bool, columns of U seen in a chunk
     grads: dict      # dU, dW, dV, db, dc as "U".. "c"
 
@@ -69,6 +70,8 @@ class Workspace:
         grads = {k: z(*s) for k, s in param_shapes(vocab_size, hidden).items()}
         return cls(H=z(seq_length + 1, hidden), P=z(seq_length, vocab_size),
                    DH=z(seq_length, hidden), dA=z(seq_length, hidden),
+                   bits=np.zeros(max(hidden, vocab_size),
+                                 np.int32 if np.dtype(dtype) == np.float32 else np.int64),
                    mark=np.zeros(vocab_size, np.bool_), grads=grads)
 
 
@@ -91,7 +94,7 @@ def loss_and_grads(params: dict, xs, ys, hprev, ws: Workspace | None = None):
     g["U"][:] = 0
     loss = kernels._forward_backward(params["U"], params["W"], params["V"], params["b"],
                                      params["c"], ids, 0, n, np.asarray(hprev, dtype),
-                                     ws.H, ws.P, ws.DH, ws.dA,
+                                     ws.H, ws.P, ws.DH, ws.dA, ws.bits,
                                      g["U"], g["W"], g["V"], g["b"], g["c"])
     return float(loss), {k: v.copy() for k, v in g.items()}, ws.H[n].copy()
 

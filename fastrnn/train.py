@@ -20,10 +20,22 @@ from .model import PARAM_NAMES, Workspace, init_params, sequence_loss
 from .sample import sample_ids
 
 PROGRESS_EVERY = 500     # updates per compiled block at most: keeps Ctrl-C and progress prompt
+# Divergence guard: training stops when a chunk's loss is NaN or inf, or when the smooth loss
+# exceeds DIVERGE_FACTOR x the initial loss. The smooth loss is an exponential average over
+# ~1000 updates, so only a sustained rise trips it ("for a while": e.g. ~250 updates at 10x the
+# initial loss, ~20 at 100x). The initial loss is the first chunk's, but at least that of a
+# uniform guess over a full chunk (seq_length ln K), so a short first chunk (per-record
+# training) cannot make the threshold tiny. Checked after every block of updates, so the
+# update it names is at most PROGRESS_EVERY past the one where the rule first held.
+DIVERGE_FACTOR = 3.0
 
 
 class DivergenceError(FastrnnError):
     """The loss became non-finite or ran away; the message names the update."""
+
+    def __init__(self, message: str, update: int):
+        super().__init__(message)
+        self.update = update
 
 
 @dataclass
@@ -128,6 +140,11 @@ def train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None = None,
     total = cfg.epochs * per_epoch
     if cfg.max_updates > 0:
         total = min(total, cfg.max_updates)
+    # A validation at the end of a run, at an update that is not a multiple of eval_every, is
+    # one that a run which never stopped would not have made: drop it when the run goes on.
+    if state.val_history and state.val_history[-1][0] == state.update < total \
+            and state.update % cfg.eval_every != 0:
+        state.val_history.pop()
     state.loss_history = _grow(state.loss_history, total)
     state.smooth_history = _grow(state.smooth_history, total)
     p, g = state.params, state.mem
@@ -163,7 +180,7 @@ def train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None = None,
         done = kernels._train_block(
             p["U"], p["W"], p["V"], p["b"], p["c"], g["U"], g["W"], g["V"], g["b"], g["c"],
             corpus.ids, starts, lengths, resets, k0, k1, cfg.eta, cfg.clip, cfg.eps,
-            ws.H, ws.P, ws.DH, ws.dA, ws.mark, gr["U"], gr["W"], gr["V"], gr["b"], gr["c"],
+            ws.H, ws.P, ws.DH, ws.dA, ws.bits, ws.mark, gr["U"], gr["W"], gr["V"], gr["b"], gr["c"],
             state.hprev, *(state.best[k] for k in PARAM_NAMES), state.best_hprev,
             fstate, istate, state.loss_history, state.smooth_history)
         state.update, state.chunk = int(istate[0]), k0 + int(done)
@@ -175,13 +192,14 @@ def train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None = None,
             state.next_x0 = int(corpus.ids[starts[last] + lengths[last]])
         if done < k1 - k0:
             raise DivergenceError(
-                f"training diverged at update {state.update}: the loss is not finite; "
-                f"try a smaller --eta (now {cfg.eta})")
-        if state.smooth_loss > 3 * state.loss_history[0] and state.update > 100:
+                f"training diverged at update {state.update}: the loss is not finite (NaN or "
+                f"inf); try a smaller --eta (now {cfg.eta:g})", state.update)
+        initial = max(state.loss_history[0], cfg.seq_length * np.log(K))
+        if state.smooth_loss > DIVERGE_FACTOR * initial:
             raise DivergenceError(
-                f"training diverged at update {state.update}: smooth loss "
-                f"{state.smooth_loss:.1f} is over 3x the initial {state.loss_history[0]:.1f}; "
-                f"try a smaller --eta (now {cfg.eta})")
+                f"training diverged at update {state.update}: the smooth loss "
+                f"{state.smooth_loss:.1f} rose above {DIVERGE_FACTOR:g}x the initial loss "
+                f"{initial:.1f}; try a smaller --eta (now {cfg.eta:g})", state.update)
         if pending_sample is not None:
             smooth = float(state.smooth_history[u])
             state.samples.append((u, smooth, pending_sample))
