@@ -95,9 +95,8 @@ def _vtanh64(x, out, bits):
         q = q * y + E3; q = q * y + E2; q = q * y + E1                      # noqa: E702
         em1 = q * y
         t = out[i]
-        small = -em1 / (2.0 + em1)
-        large = (1.0 - t) / (1.0 + t)
-        r = small if y > -0.34657359027997264 else large
+        small = y > -0.34657359027997264      # one division for both branches
+        r = (-em1 if small else 1.0 - t) / ((2.0 + em1) if small else (1.0 + t))
         out[i] = r if x[i] >= 0.0 else -r
 
 
@@ -113,9 +112,8 @@ def _vtanh32(x, out, bits):
         q = q * y + G3; q = q * y + G2; q = q * y + G1                      # noqa: E702
         em1 = q * y
         t = out[i]
-        small = -em1 / (_F_TWO + em1)
-        large = (_F_ONE - t) / (_F_ONE + t)
-        r = small if y > -_F_SMALL * _F_TWO else large
+        small = y > -_F_SMALL * _F_TWO
+        r = (-em1 if small else _F_ONE - t) / ((_F_TWO + em1) if small else (_F_ONE + t))
         out[i] = r if x[i] >= 0 else -r
 
 

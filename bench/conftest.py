@@ -1,0 +1,57 @@
+"""Benchmark set-up: one thread everywhere, the corpus, and the summary table at the end.
+
+Threads are pinned before NumPy, SciPy's BLAS or Numba are imported, so that the engine and
+the NumPy baseline are compared on one core each. FASTRNN_BENCH_QUICK=1 runs every benchmark
+with short timings (CI uses it so the suite cannot rot; its numbers are not meaningful).
+"""
+from __future__ import annotations
+
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import pytest  # noqa: E402
+
+QUICK = os.environ.get("FASTRNN_BENCH_QUICK", "") not in ("", "0")
+SHARED_CORPUS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "corpora",
+                             "tinyshakespeare.txt")
+
+# filled by the benchmarks: (implementation, dtype, m) -> chars/s ; and named timings
+RESULTS: dict = {}
+TIMINGS: dict = {}
+
+
+@pytest.fixture(scope="session")
+def corpus():
+    """tinyshakespeare from ../shared when present, else the built-in offline corpus."""
+    from fastrnn.data import read_corpus
+
+    return read_corpus(SHARED_CORPUS if os.path.exists(SHARED_CORPUS) else None)
+
+
+def flops_per_char(m: int, K: int) -> int:
+    """Multiply-adds x2 of the matrix products per character: forward W h and V h, backward
+    dV, V^T do, W^T da and dW -- 3 products of m x m and 3 of K x m."""
+    return 6 * m * m + 6 * K * m
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not RESULTS:
+        return
+    w = terminalreporter.write_line
+    K = RESULTS.get("_K", 65)
+    w("")
+    w(f"fastrnn throughput (one core, seq 25, K={K}, corpus {RESULTS.get('_corpus')}"
+      f"{', QUICK mode: not meaningful' if QUICK else ''})")
+    w(f"{'implementation':<22}{'m':>5}{'chars/s':>12}{'x NumPy':>10}{'GFLOP/s':>10}")
+    keys = sorted((k for k in RESULTS if not str(k).startswith("_")),
+                  key=lambda k: (k[2], k[0] != "numpy", k[0], k[1]))
+    for impl, dtype, m in keys:
+        rate = RESULTS[(impl, dtype, m)]
+        base = RESULTS.get(("numpy", "float64", m))
+        ratio = f"{rate / base:.1f}" if base else "-"
+        gflops = rate * flops_per_char(m, K) / 1e9
+        w(f"{impl + ' ' + dtype:<22}{m:>5}{rate:>12,.0f}{ratio:>10}{gflops:>10.2f}")
+    for name, value in TIMINGS.items():
+        w(f"{name:<40}{value:>10.2f} s")

@@ -1,0 +1,75 @@
+"""Training throughput: the Numba engine (float64, float32) vs the pure-NumPy baseline.
+
+Both train the same corpus from the same initial state, with the same algorithm (the
+baseline is fastrnn.reference, min-char-rnn style). Warm-up (JIT and the first updates) is
+excluded: each benchmark times whole runs of N updates after a warm-up run. Results are
+chars/s (25 characters per update); the table at the end gives the ratio to NumPy measured
+in this same run, and GFLOP/s of the matrix products.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastrnn import reference
+from fastrnn.config import TrainConfig
+from fastrnn.train import new_state, train, warmup
+
+from .conftest import QUICK, RESULTS
+
+SIZES = (50, 100, 256, 512)
+# updates per timed round: engine / baseline (the baseline is 10-30x slower)
+ENGINE_UPDATES = {50: 6000, 100: 4000, 256: 800, 512: 200}
+NUMPY_UPDATES = {50: 300, 100: 200, 256: 60, 512: 16}
+ROUNDS = 3
+FLOOR = 5.0      # a regression guard far below the measured ratio, not a target
+
+
+def _scale(n: int) -> int:
+    return max(2, n // 20) if QUICK else n
+
+
+def _record(benchmark, corpus, key, updates):
+    rate = 25 * updates / benchmark.stats.stats.median
+    RESULTS[key] = rate
+    RESULTS["_K"], RESULTS["_corpus"] = len(corpus.vocab), corpus.name
+    benchmark.extra_info.update(chars_per_sec=rate, updates=updates, hidden=key[2],
+                                dtype=key[1], implementation=key[0])
+
+
+@pytest.mark.parametrize("m", SIZES)
+def test_numpy_baseline(benchmark, corpus, m):
+    K, n = len(corpus.vocab), _scale(NUMPY_UPDATES[m])
+    params = reference.init_params(K, m, 0.01, 0)
+    reference.train(corpus.ids, K, 2, hidden=m, params=params)            # warm-up
+    benchmark.pedantic(reference.train, args=(corpus.ids, K, n),
+                       kwargs={"hidden": m, "params": params}, rounds=ROUNDS, iterations=1)
+    _record(benchmark, corpus, ("numpy", "float64", m), n)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("m", SIZES)
+def test_fastrnn_engine(benchmark, corpus, m, dtype):
+    warmup(dtype)                                                          # JIT excluded
+    n = _scale(ENGINE_UPDATES[m])
+    cfg = TrainConfig(hidden=m, dtype=dtype, epochs=1000, sample_every=0, checkpoint_every=0)
+    state = new_state(corpus, cfg)
+    cfg.max_updates = 200
+    train(state, corpus)                                                   # warm caches
+
+    def run():
+        cfg.max_updates = state.update + n
+        train(state, corpus)
+
+    benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
+    assert np.isfinite(state.smooth_loss)
+    _record(benchmark, corpus, ("fastrnn", dtype, m), n)
+
+
+def test_ratio_floor():
+    """Fail on a gross regression: the float64 engine must stay >= FLOOR x NumPy at m=100."""
+    engine, base = RESULTS.get(("fastrnn", "float64", 100)), RESULTS.get(("numpy", "float64", 100))
+    if engine is None or base is None:
+        pytest.skip("needs the m=100 engine and baseline benchmarks of this same run")
+    floor = FLOOR / 2 if QUICK else FLOOR       # quick rounds are short and noisier
+    assert engine / base >= floor, f"fastrnn is only {engine / base:.1f}x NumPy (floor {floor})"
