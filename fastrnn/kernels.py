@@ -124,7 +124,7 @@ def _forward_backward(U, W, V, b, c, ids, start, n, hprev,
         ht, da = H[t + 1], dA[t]
         dh = DHn[t]
         for i in range(m):
-            da[i] = (1 - ht[i] * ht[i]) * dh[i]
+            da[i] = dh[i] - ht[i] * ht[i] * dh[i]    # (1 - h^2) dh with no float64 literal
         if t > 0:
             _matvec_t_add(W, da, DHn[t - 1])
     dAn = dA[:n]

@@ -101,8 +101,9 @@ def loss_and_grads(params: dict, xs, ys, hprev, ws: Workspace | None = None):
 
 def adagrad_update(params: dict, grads: dict, mem: dict, eta: float, clip: float, eps: float):
     """Kernel clip + AdaGrad over every parameter, in place (dense: any gradient)."""
+    t = params["U"].dtype.type     # scalars in the parameters' dtype, as the training path
     for k in PARAM_NAMES:
-        kernels._adagrad_dense(params[k], mem[k], grads[k], eta, clip, eps)
+        kernels._adagrad_dense(params[k], mem[k], grads[k], t(eta), t(clip), t(eps))
 
 
 def sequence_loss(params: dict, ids: np.ndarray, resets: np.ndarray | None = None):

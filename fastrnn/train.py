@@ -151,6 +151,8 @@ def train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None = None,
     K, m = len(state.vocab), state.hidden
     dtype = p["U"].dtype
     ws = Workspace.allocate(K, m, cfg.seq_length, dtype)
+    # AdaGrad scalars in the parameters' dtype, so float32 updates run in float32 SIMD lanes
+    eta, clip, eps = (dtype.type(v) for v in (cfg.eta, cfg.clip, cfg.eps))
     gr = ws.grads
     fstate = np.array([state.smooth_loss, state.best_smooth], np.float64)
     istate = np.array([state.update, state.best_update, state.best_x0], np.int64)
@@ -179,7 +181,7 @@ def train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None = None,
         k1 = k0 + (stop_at - u)
         done = kernels._train_block(
             p["U"], p["W"], p["V"], p["b"], p["c"], g["U"], g["W"], g["V"], g["b"], g["c"],
-            corpus.ids, starts, lengths, resets, k0, k1, cfg.eta, cfg.clip, cfg.eps,
+            corpus.ids, starts, lengths, resets, k0, k1, eta, clip, eps,
             ws.H, ws.P, ws.DH, ws.dA, ws.bits, ws.mark, gr["U"], gr["W"], gr["V"], gr["b"], gr["c"],
             state.hprev, *(state.best[k] for k in PARAM_NAMES), state.best_hprev,
             fstate, istate, state.loss_history, state.smooth_history)

@@ -1,0 +1,39 @@
+"""The vectorised exp and tanh of fastrnn.vecmath against NumPy's, in ulps."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastrnn.vecmath import vexp, vtanh
+
+INT = {np.float64: np.int64, np.float32: np.int32}
+
+
+def inputs(dtype, lo, hi):
+    rng = np.random.default_rng(0)
+    tiny = 10.0 ** rng.uniform(-12, 0, 5000) * rng.choice([-1, 1], 5000)
+    return np.concatenate([rng.uniform(lo, hi, 50000), rng.uniform(-1, 1, 20000), tiny,
+                           [0.0, 0.17328, 0.17329, 0.34657, 0.34658]]).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype,max_ulps", [(np.float64, 2.0), (np.float32, 2.0)])
+def test_exp_within_ulps(dtype, max_ulps):
+    x = inputs(dtype, -80, 10)
+    out, bits = np.empty_like(x), np.empty(x.size, INT[dtype])
+    vexp(x, out, bits)
+    want = np.exp(x.astype(np.float64))
+    ulps = np.abs(out - want) / (want * np.finfo(dtype).eps)
+    assert ulps.max() <= max_ulps, ulps.max()
+
+
+@pytest.mark.parametrize("dtype,max_ulps", [(np.float64, 5.0), (np.float32, 3.0)])
+def test_tanh_within_ulps_including_small_arguments(dtype, max_ulps):
+    x = inputs(dtype, -25, 25)
+    out, bits = np.empty_like(x), np.empty(x.size, INT[dtype])
+    vtanh(x, out, bits)
+    want = np.tanh(x.astype(np.float64))
+    nz = want != 0
+    ulps = np.abs(out[nz] - want[nz]) / (np.abs(want[nz]) * np.finfo(dtype).eps)
+    assert ulps.max() <= max_ulps, ulps.max()
+    assert np.all(np.sign(out[nz]) == np.sign(want[nz]))
+    assert np.all(np.abs(out) <= 1)
