@@ -6,13 +6,15 @@ boundary; usage errors are one line too (exit 2). Defaults come from fastrnn.con
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 import time
 
 import click
 
-from .config import DTYPES, GradcheckConfig, SampleConfig, TrainConfig
+from .config import (DTYPES, GradcheckConfig, PlotConfig, ReportConfig, SampleConfig,
+                     TrainConfig)
 from .errors import FastrnnError
 
 _T, _S, _G = TrainConfig(), SampleConfig(), GradcheckConfig()
@@ -32,15 +34,26 @@ class OneLineErrors(click.Group):
             return super().main(*args, **kwargs)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
-        except click.exceptions.Abort:
+        except click.exceptions.Abort as exc:
+            if isinstance(exc.__context__, KeyboardInterrupt):   # Ctrl-C outside training
+                click.echo("Interrupted.", err=True)
+                sys.exit(128 + signal.SIGINT)
             click.echo("Aborted.", err=True)
             sys.exit(1)
         except click.ClickException as exc:
-            click.echo(f"Error: {exc.format_message()}", err=True)
+            click.echo(f"Error: {_one_line(exc.format_message())}", err=True)
             sys.exit(exc.exit_code)
         except FastrnnError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {_one_line(str(exc))}", err=True)
             sys.exit(1)
+        except OSError as exc:   # an I/O failure no command anticipated: still one line
+            where = f": {exc.filename}" if exc.filename else ""
+            click.echo(f"Error: {_one_line(exc.strerror or str(exc))}{where}", err=True)
+            sys.exit(1)
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
 
 
 def _corpus(text: str, **kw):
@@ -59,11 +72,12 @@ def cli():
 class _Printer:
     """Training callbacks of the CLI: progress bar, samples, checkpoints, stop on signals."""
 
-    def __init__(self, out: str, quiet: bool):
+    def __init__(self, out: str, quiet: bool, saved: tuple | None = None):
         self.out, self.quiet = out, quiet
         self.bar = None
         self.signal = None
         self.last_draw = 0.0
+        self.saved = saved       # (path, update) of the last checkpoint known to be good
 
     def on_start(self, state, total, per_epoch):
         self.per_epoch, self.total = per_epoch, total
@@ -97,7 +111,19 @@ class _Printer:
     def on_checkpoint(self, state):
         from .checkpoint import save
 
-        save(state, self.out)
+        try:
+            save(state, self.out)
+        except FastrnnError as exc:
+            raise FastrnnError(f"{exc}; training stopped at update {state.update:,}"
+                               f"{self.kept()}") from None
+        self.saved = (self.out, state.update)
+
+    def kept(self) -> str:
+        """Where the last good checkpoint is, as the end of an error message."""
+        if self.saved is None:
+            return f"; no checkpoint of this run was written to {self.out}"
+        path, update = self.saved
+        return f"; the last good checkpoint is {path} (update {update:,})"
 
     def should_stop(self):
         return self.signal is not None
@@ -108,7 +134,9 @@ class _Printer:
             self.bar = None
 
 
-def _check_out(out: str, overwrite: bool, resume: str | None):
+def _check_out(out: str, overwrite: bool, resume: str | None, text: str):
+    if os.path.exists(out) and os.path.exists(text) and os.path.samefile(out, text):
+        raise FastrnnError(f"--out {out} is TEXT itself; choose another checkpoint name")
     if os.path.exists(out) and not overwrite and not (
             resume and os.path.abspath(resume) == os.path.abspath(out)):
         raise FastrnnError(f"{out} exists; pass --overwrite to replace it, or --resume {out}")
@@ -123,10 +151,12 @@ def _check_out(out: str, overwrite: bool, resume: str | None):
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("text")
-@click.option("--out", "-o", default="ckpt.h5", help="Checkpoint file to write.")
+@click.option("--out", "-o", default=None,
+              help="Checkpoint file to write [default: ckpt.h5, or the --resume file].")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
-@click.option("--resume", type=click.Path(dir_okay=False), default=None,
-              help="Continue the run saved in this checkpoint (exactly where it stopped).")
+@click.option("--resume", default=None,
+              help="Continue the run saved in this checkpoint (exactly where it stopped); "
+                   "--epochs/--max-updates stay totals of the whole run.")
 @click.option("--epochs", type=click.IntRange(min=1), default=_T.epochs,
               help="Total epochs of the run (counted from its start, also on --resume).")
 @click.option("--max-updates", type=click.IntRange(min=0), default=_T.max_updates,
@@ -175,7 +205,9 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, **opts
     from .data import chunk_schedule, split_validation
     from .train import DivergenceError, new_state, train as run, warmup
 
-    _check_out(out, overwrite, resume)
+    if out is None:
+        out = resume or "ckpt.h5"
+    _check_out(out, overwrite, resume, text)
     if resume:
         state = checkpoint.load_state(resume)
         cfg = state.config
@@ -193,12 +225,11 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, **opts
                      reset_per_record=cfg.reset_per_record, separator=cfg.record_separator)
     train_corpus, val = split_validation(corpus, cfg.val_frac)
     chunk_schedule(train_corpus, cfg.seq_length, partial_tail=cfg.reset_per_record)  # validates
-    if resume and train_corpus.vocab != state.vocab:
-        raise FastrnnError("TEXT's vocabulary differs from the checkpoint's: expected "
-                           f"{len(state.vocab)} characters, got {len(train_corpus.vocab)}")
-    if not resume:
+    if resume:
+        _check_same_text(train_corpus, state, resume)
+    else:
         state = new_state(train_corpus, cfg)
-    printer = _Printer(out, quiet)
+    printer = _Printer(out, quiet, saved=(resume, state.update) if resume else None)
     if not quiet:
         click.echo(f"compiling kernels ({cfg.dtype}, cached after the first run)...", err=True)
     t0 = time.perf_counter()
@@ -209,22 +240,27 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, **opts
     def on_signal(signum, frame):
         printer.signal = signum
 
+    # From here on SIGINT/SIGTERM only raise a flag: the current block of updates finishes
+    # (train.PROGRESS_EVERY at most), the checkpoint is written, and we exit 128 + signum.
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         u0, w0 = state.update, state.wall_time
-        run(state, train_corpus, callbacks=printer, val=val)
-    except DivergenceError:
+        try:
+            run(state, train_corpus, callbacks=printer, val=val)
+        except DivergenceError as exc:
+            printer.close()
+            raise FastrnnError(f"{exc}{printer.kept()}") from None
         printer.close()
-        raise
+        printer.on_checkpoint(state)
     finally:
         printer.close()
         for s, handler in old.items():
             signal.signal(s, handler)
-    checkpoint.save(state, out)
     if state.interrupted:
-        name = "SIGINT" if printer.signal == signal.SIGINT else "SIGTERM"
+        name = signal.Signals(printer.signal).name
+        again = " ".join(shlex.quote(a) for a in _resume_command(text, out, encoding, json_field))
         click.echo(f"{name}: stopped after update {state.update:,}; checkpoint written to {out}; "
-                   f"continue with: fastrnn train {text} --resume {out}", err=True)
+                   f"continue with: {again}", err=True)
         sys.exit(128 + printer.signal)
     if not quiet:
         secs = state.wall_time - w0
@@ -233,6 +269,32 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, **opts
                    f"{speed:,.0f} chars/s; smooth loss {state.smooth_loss:.3f}, best "
                    f"{state.best_smooth:.3f} at update {state.best_update:,}; checkpoint: {out}",
                    err=True)
+
+
+def _check_same_text(corpus, state, resume: str) -> None:
+    """--resume needs the text the checkpoint was trained on: same vocabulary and length."""
+    if corpus.vocab != state.vocab:
+        new = "".join(sorted(set(corpus.vocab) - set(state.vocab)))
+        gone = "".join(sorted(set(state.vocab) - set(corpus.vocab)))
+        detail = "; ".join(part for part in (
+            f"not in the checkpoint: {', '.join(map(repr, new[:10]))}" if new else "",
+            f"missing from TEXT: {', '.join(map(repr, gone[:10]))}" if gone else "") if part)
+        raise FastrnnError(f"TEXT's vocabulary differs from the checkpoint's ({resume}): "
+                           f"expected {len(state.vocab)} characters, got {len(corpus.vocab)} "
+                           f"({detail})")
+    if corpus.n_chars != state.corpus_chars:
+        raise FastrnnError(f"TEXT is not the text {resume} was trained on: expected "
+                           f"{state.corpus_chars:,} training characters, got {corpus.n_chars:,}")
+
+
+def _resume_command(text: str, out: str, encoding: str, json_field: str | None) -> list:
+    """The command that continues an interrupted run (the plan is in the checkpoint)."""
+    cmd = ["fastrnn", "train", text, "--resume", out]
+    if encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        cmd += ["--encoding", encoding]
+    if json_field is not None:
+        cmd += ["--json-field", json_field]
+    return cmd
 
 
 # ----------------------------------------------------------------------------------- sample
@@ -256,10 +318,13 @@ def sample(checkpoint_path, n, temperature, top_p, prime, skip_unknown, seed, be
 
     check_options(n, temperature, top_p)
     model = load(checkpoint_path, "best" if best else "latest")
+    pieces = model.stream(n, temperature=temperature, top_p=top_p, prime=prime, seed=seed,
+                          skip_unknown=skip_unknown)
+    first = next(pieces, "")       # checks --prime before anything is printed
     if prime:
         click.echo(prime, nl=False)
-    for piece in model.stream(n, temperature=temperature, top_p=top_p, prime=prime, seed=seed,
-                              skip_unknown=skip_unknown):
+    click.echo(first, nl=False)
+    for piece in pieces:
         click.echo(piece, nl=False)
     click.echo()
 
@@ -307,6 +372,139 @@ def gradcheck(text, hidden, seq_length, step, threshold, seed, numeric_precision
                    f"exceeds {threshold:g}", err=True)
         sys.exit(1)
     click.echo(f"passed: every max relative error <= {threshold:g}")
+
+
+# ------------------------------------------- looking at a run: info, evolution, eval, plot, report
+_P, _R = PlotConfig(), ReportConfig()
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("checkpoint_path", metavar="CHECKPOINT")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def info(checkpoint_path, as_json):
+    """Summarise CHECKPOINT: config, corpus, K, updates, epochs, smooth loss (latest and best,
+    per chunk and per character in nats and bits), validation loss, wall time, versions."""
+    import json
+
+    from .checkpoint import load_state
+    from .inspect import format_info, summary
+
+    s = summary(load_state(checkpoint_path), checkpoint_path)
+    click.echo(json.dumps(s, indent=2) if as_json else format_info(s))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("checkpoint_path", metavar="CHECKPOINT")
+@click.option("--every", type=click.IntRange(min=0), default=0,
+              help="Only the samples at multiples of N updates (0 = every logged sample).")
+def evolution(checkpoint_path, every):
+    """The text evolution of CHECKPOINT's run: each sample logged during training, with its
+    update number and smooth loss."""
+    from .checkpoint import load_state
+    from .inspect import format_evolution
+
+    click.echo(format_evolution(load_state(checkpoint_path), every))
+
+
+@cli.command("eval", context_settings=CONTEXT)
+@click.argument("checkpoint_path", metavar="CHECKPOINT")
+@click.argument("text")
+@click.option("--best/--latest", default=True,
+              help="Evaluate the best model (lowest smooth loss) or the latest parameters.")
+@click.option("--encoding", default="utf-8", help="Text encoding of TEXT.")
+@click.option("--json-field", default=None,
+              help="TEXT is a JSON list of records; evaluate this field [.json: text], with "
+                   "the records split or joined as in the checkpoint's training.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def eval_cmd(checkpoint_path, text, best, encoding, json_field, as_json):
+    """Loss per character (nats, bits) and perplexity of TEXT under CHECKPOINT's model.
+
+    TEXT is a file, '-' for stdin, or 'builtin:python-docs'. The hidden state starts at zero
+    and runs through the whole text. Characters outside the model's vocabulary cannot be
+    predicted: they are skipped, counted and reported.
+    """
+    import json
+
+    from .checkpoint import load
+    from .inspect import evaluate, format_eval, read_documents
+
+    model = load(checkpoint_path, "best" if best else "latest")
+    state = model.state
+    name, docs = read_documents(text, encoding=encoding, json_field=json_field,
+                                config=state.config)
+    result = evaluate(model.params, model.vocab, docs)
+    if best and state.best_update >= 0:
+        desc = (f"best of {checkpoint_path} (update {state.best_update:,}, smooth loss "
+                f"{state.best_smooth:.3f}), K={len(model.vocab)}")
+    else:
+        desc = f"latest of {checkpoint_path} (update {state.update:,}), K={len(model.vocab)}"
+    if as_json:
+        click.echo(json.dumps({"text": name, "model": desc, "chars": result.n_chars,
+                               "predictions": result.predictions,
+                               "unknown_chars": result.n_unknown, "unknown": result.unknown,
+                               "nats_per_char": result.nats, "bits_per_char": result.bits,
+                               "perplexity": result.perplexity}, indent=2, ensure_ascii=False))
+    else:
+        click.echo(format_eval(result, name, desc))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("checkpoint_path", metavar="CHECKPOINT")
+@click.option("--out", "-o", default="loss.png", help="Image to write (.png, .pdf or .svg).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
+@click.option("--width", type=click.IntRange(min=200, max=20000), default=_P.width,
+              help="Image width in pixels.")
+@click.option("--height", type=click.IntRange(min=150, max=20000), default=_P.height,
+              help="Image height in pixels.")
+@click.option("--dpi", type=click.IntRange(min=20, max=1000), default=_P.dpi,
+              help="Dots per inch: the larger, the larger the text relative to the image.")
+@click.option("--log-y", is_flag=True, help="Logarithmic loss axis (for runs that overfit).")
+def plot(checkpoint_path, out, overwrite, width, height, dpi, log_y):
+    """Plot CHECKPOINT's loss of every update and smooth loss, with the epoch boundaries, the
+    best point and the validation loss (when the run held text out)."""
+    from .checkpoint import load_state
+    from .plot import check_image_path, save_loss_plot
+
+    check_image_path(out, overwrite)
+    save_loss_plot(load_state(checkpoint_path), out, overwrite=overwrite, width=width,
+                   height=height, dpi=dpi, log_y=log_y)
+    click.echo(f"wrote {out} ({width}x{height})")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("checkpoint_path", metavar="CHECKPOINT")
+@click.argument("text", required=False)
+@click.option("--out", "-o", default="report",
+              help="Directory for report.md and loss.png (created if missing).")
+@click.option("--overwrite", is_flag=True,
+              help="Replace report.md and loss.png if the directory already has them.")
+@click.option("--sample-length", "-n", type=click.IntRange(min=1), default=_R.sample_length,
+              help="Characters drawn from the best model.")
+@click.option("--seed", type=int, default=_R.seed,
+              help="Seed of that sample (fixed, so that the report is reproducible).")
+@click.option("--temperature", "-t", type=click.FloatRange(min=0), default=_R.temperature,
+              help="Temperature of that sample.")
+@click.option("--gradcheck-hidden", type=click.IntRange(min=1), default=_R.gradcheck_hidden,
+              help="Hidden units m of the gradient check.")
+@click.option("--encoding", default="utf-8", help="Text encoding of TEXT.")
+def report(checkpoint_path, text, out, overwrite, sample_length, seed, temperature,
+           gradcheck_hidden, encoding):
+    """Write the DD2424 report of CHECKPOINT into a directory: report.md (hyper-parameters,
+    gradient-check table, loss plot, validation, text evolution, a sample of the best model,
+    timings) and loss.png.
+
+    A checkpoint does not store its training text: give it as TEXT so that the gradient check
+    runs on the same corpus (first seq-length+1 characters, m = --gradcheck-hidden). Without
+    TEXT the check runs on the built-in corpus and the report says so.
+    """
+    from .report import ReportOptions, write_report
+
+    gc = GradcheckConfig(hidden=gradcheck_hidden)
+    opts = ReportOptions(text=text, encoding=encoding, sample_length=sample_length, seed=seed,
+                         temperature=temperature, gradcheck=gc)
+    paths = write_report(checkpoint_path, out, opts, overwrite=overwrite,
+                         log=lambda msg: click.echo(msg, err=True))
+    click.echo("wrote " + ", ".join(paths))
 
 
 def main():

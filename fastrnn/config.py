@@ -69,3 +69,23 @@ class GradcheckConfig:
     eps: float = 1e-6            # floor of the relative-error denominator
     sig: float = 0.01            # init std of the checked model
     seed: int = 0                # init and chunk choice
+
+
+@dataclass
+class PlotConfig:
+    """Options of `fastrnn plot` (and the plot of `fastrnn report`)."""
+
+    width: int = 1200            # image width in pixels
+    height: int = 675            # image height in pixels
+    dpi: int = 100               # dots per inch (text size relative to the image)
+    log_y: bool = False          # logarithmic loss axis (for runs that overfit to ~0)
+
+
+@dataclass
+class ReportConfig:
+    """Options of `fastrnn report`."""
+
+    sample_length: int = 1000    # characters drawn from the best model
+    seed: int = 0                # seed of that sample, so that the report is reproducible
+    temperature: float = 1.0     # temperature of that sample
+    gradcheck_hidden: int = 5    # m of the gradient check (the course's m = 5)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +28,8 @@ def bits(nats: float) -> float:
 
 def duration(seconds: float) -> str:
     """A human duration: '12.3 s', '4 min 05 s', '2 h 03 min'."""
+    if seconds < 10:
+        return f"{seconds:.2f} s"
     if seconds < 60:
         return f"{seconds:.1f} s"
     minutes, secs = divmod(int(round(seconds)), 60)
@@ -34,6 +37,13 @@ def duration(seconds: float) -> str:
         return f"{minutes} min {secs:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+def epochs_text(epochs: float) -> str:
+    """'3 epochs', '1 epoch', '0.42 epochs'."""
+    if abs(epochs - round(epochs)) < 1e-9:
+        return f"{int(round(epochs))} epoch" + ("" if round(epochs) == 1 else "s")
+    return f"{epochs:.2f} epochs"
 
 
 def n_params(state: TrainState) -> int:
@@ -135,7 +145,7 @@ def format_info(s: dict) -> str:
               ("config", " ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}"
                                   for k, v in cfg.items()))]
     per_text = f"{per:,} updates/epoch" if per else "updates/epoch unknown"
-    lines.append(("training", f"{s['updates']:,} updates = {s['epochs']:.2f} epochs "
+    lines.append(("training", f"{s['updates']:,} updates = {epochs_text(s['epochs'])} "
                               f"({s['epochs_completed']} completed; {per_text})"))
     lines.append(("smooth loss", "latest " + _per_char(s["latest_smooth_loss"], tau)))
     if s["best_update"] is not None:
@@ -151,7 +161,9 @@ def format_info(s: dict) -> str:
     speed = f", {s['chars_per_s']:,.0f} chars/s" if s["chars_per_s"] else ""
     lines.append(("wall time", f"{duration(s['wall_time_s'])} training{speed}"))
     lines.append(("samples", f"{s['samples']} logged (fastrnn evolution {s['checkpoint']})"))
-    return "\n".join(f"{k:<12}{v}" for k, v in lines)
+    return "\n".join(textwrap.fill(v, 96, initial_indent=f"{k:<12}", subsequent_indent=" " * 12,
+                                   break_long_words=False, break_on_hyphens=False)
+                     for k, v in lines)
 
 
 # -------------------------------------------------------------------------------- evolution

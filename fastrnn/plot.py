@@ -13,12 +13,14 @@ import os
 
 import numpy as np
 
+from .config import PlotConfig
 from .errors import FastrnnError
-from .inspect import epoch_boundaries, updates_per_epoch
+from .inspect import epoch_boundaries, epochs_text, updates_per_epoch
 from .train import TrainState
 
-WIDTH, HEIGHT, DPI = 1200, 675, 100    # default image size in pixels, and dots per inch
+_P = PlotConfig()
 FORMATS = ("png", "pdf", "svg")        # output formats, chosen by the file's extension
+MAX_EPOCH_LINES = 30                   # epoch boundaries drawn as lines up to this many
 
 
 def title(state: TrainState) -> str:
@@ -29,14 +31,15 @@ def title(state: TrainState) -> str:
     return (f"{state.corpus_name}: {state.corpus_chars:,} training chars, K={len(state.vocab)}\n"
             f"m={cfg.hidden}, \u03c4={cfg.seq_length}, \u03b7={cfg.eta:g}, \u03c3={cfg.sig:g}, "
             f"clip={cfg.clip:g}, seed={cfg.seed}, {cfg.dtype}; "
-            f"{state.update:,} updates, {epochs:.2f} epochs")
+            f"{state.update:,} updates, {epochs_text(epochs)}")
 
 
-def loss_figure(state: TrainState, *, width: int = WIDTH, height: int = HEIGHT, dpi: int = DPI,
-                log_y: bool = False):
+def loss_figure(state: TrainState, *, width: int = _P.width, height: int = _P.height,
+                dpi: int = _P.dpi, log_y: bool = _P.log_y):
     """A matplotlib Figure (on an Agg canvas) of the run's losses."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import StrMethodFormatter
 
     if state.update == 0:
         raise FastrnnError("the checkpoint has no training history to plot (0 updates)")
@@ -46,36 +49,43 @@ def loss_figure(state: TrainState, *, width: int = WIDTH, height: int = HEIGHT, 
     fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    ax.plot(x, loss, color="tab:blue", alpha=0.25, lw=0.5, label="loss of each update")
-    ax.plot(x, smooth, color="tab:blue", lw=2, label="smooth loss")
-    for i, u in enumerate(epoch_boundaries(state)):
-        ax.axvline(u, color="0.35", ls=":", lw=1.2, label="epoch boundary" if i == 0 else None)
-        ax.annotate(f"epoch {i + 2}", (u, 1), xycoords=("data", "axes fraction"),
-                    xytext=(3, -3), textcoords="offset points", va="top", fontsize=8,
-                    color="0.35")
+    ax.plot(x, loss, color="tab:blue", alpha=0.25, lw=0.5, label="loss of each update",
+            gid="loss")
+    ax.plot(x, smooth, color="tab:blue", lw=2, label="smooth loss", gid="smooth")
+    bounds = epoch_boundaries(state)
+    if len(bounds) <= MAX_EPOCH_LINES:    # beyond that the lines would hide the curves
+        for i, u in enumerate(bounds):
+            ax.axvline(u, color="0.35", ls=":", lw=1.2, gid="epoch",
+                       label="epoch boundary" if i == 0 else None)
+    per = updates_per_epoch(state)
+    if per and state.update >= per:
+        top_axis = ax.secondary_xaxis("top", functions=(lambda u: u / per, lambda e: e * per))
+        top_axis.set_xlabel("epoch", fontsize=9)
     if state.val_history:
         vu, vl = np.array(state.val_history, np.float64).T
-        ax.plot(vu, vl * tau, "o-", color="tab:orange", ms=4, lw=1.5,
+        ax.plot(vu, vl * tau, "o-", color="tab:orange", ms=4, lw=1.5, gid="validation",
                 label=f"validation loss \u00d7 \u03c4 (last {vl[-1]:.3f} nats/char)")
     if state.best_update >= 0:
         ax.plot([state.best_update], [state.best_smooth], "*", color="tab:red", ms=15,
-                mec="k", mew=0.6, zorder=5,
+                mec="k", mew=0.6, zorder=5, clip_on=False, gid="best",
                 label=f"best smooth loss {state.best_smooth:.3f} at update "
                       f"{state.best_update:,}")
     if log_y:
         ax.set_yscale("log")
     else:
-        top = max(np.nanmax(smooth), np.nanmax(loss[: min(loss.size, 1000)]))
+        # room for the smooth curve and most raw losses; rare spikes may leave the frame
+        top = max(np.nanmax(smooth), np.nanpercentile(loss, 99.5))
         if state.val_history:
             top = max(top, np.nanmax(vl) * tau)
         ax.set_ylim(0, 1.05 * top)
-    ax.set_xlim(0, max(state.update - 1, 1))
+    ax.set_xlim(0, max(state.update - 1, 1) * 1.01)
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.set_xlabel("update")
     ax.set_ylabel(f"loss per chunk of \u03c4={tau} characters (nats)")
     right = ax.secondary_yaxis("right", functions=(lambda y: y / tau, lambda y: y * tau))
     right.set_ylabel("nats per character")
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper right", fontsize=9, framealpha=0.9)
+    ax.legend(loc="best", fontsize=9, framealpha=0.9)   # "best": the least covered corner
     ax.set_title(title(state), fontsize=10)
     fig.tight_layout()
     return fig
@@ -83,12 +93,13 @@ def loss_figure(state: TrainState, *, width: int = WIDTH, height: int = HEIGHT, 
 
 def check_image_path(path: str, overwrite: bool) -> None:
     """One-line errors for an -o image path that cannot or must not be written."""
+    if os.path.isdir(path):
+        raise FastrnnError(f"{path} is a directory; give an image file name, e.g. loss.png")
     ext = os.path.splitext(path)[1].lower().lstrip(".")
     if ext not in FORMATS:
-        raise FastrnnError(f"{path}: unknown image type '.{ext}'; use one of "
+        raise FastrnnError(f"{path}: " + (f"unknown image type '.{ext}'" if ext else
+                                          "no file extension") + "; use one of "
                            + ", ".join("." + f for f in FORMATS))
-    if os.path.isdir(path):
-        raise FastrnnError(f"{path} is a directory")
     if os.path.exists(path) and not overwrite:
         raise FastrnnError(f"{path} exists; pass --overwrite to replace it")
     parent = os.path.dirname(os.path.abspath(path))

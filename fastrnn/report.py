@@ -1,0 +1,294 @@
+"""The DD2424 Assignment 4 report of a checkpoint: report.md and its loss plot, in one directory.
+
+Sections: data and hyper-parameters; the gradient check (m=5 by default, on the first
+seq_length+1 characters of a given text, ideally the training corpus); the smooth-loss plot
+with the loss at each epoch end and the validation loss; the text evolution (every logged
+sample with its update and smooth loss); a long sample from the best model; timings.
+Every number comes from the checkpoint or is computed here, nothing is typed by hand.
+"""
+from __future__ import annotations
+
+import datetime
+import math
+import os
+import re
+import time
+from dataclasses import dataclass
+
+from .config import GradcheckConfig, ReportConfig
+from .errors import FastrnnError
+from .inspect import (bits, checkpoint_fastrnn_version, duration, epoch_boundaries, epochs_text,
+                      n_params, updates_per_epoch)
+
+_R = ReportConfig()
+REPORT_NAME = "report.md"
+PLOT_NAME = "loss.png"
+
+
+@dataclass
+class ReportOptions:
+    """What `fastrnn report` can change."""
+
+    text: str | None = None          # gradient-check corpus (None: built-in corpus, with a note)
+    encoding: str = "utf-8"          # of text
+    sample_length: int = _R.sample_length   # characters drawn from the best model
+    seed: int = _R.seed                     # seed of that sample: the report is reproducible
+    temperature: float = _R.temperature     # of that sample
+    gradcheck: GradcheckConfig | None = None  # m, step, threshold (seq_length: the run's)
+
+
+def check_out_dir(out: str, overwrite: bool) -> None:
+    """One-line errors for a report directory that cannot or must not be written (nothing is
+    created here: a failed report leaves no empty directory behind)."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise FastrnnError(f"-o {out} is a file, not a directory")
+    existing = [n for n in (REPORT_NAME, PLOT_NAME) if os.path.exists(os.path.join(out, n))]
+    if existing and not overwrite:
+        raise FastrnnError(f"{out} already holds {', '.join(existing)}; pass --overwrite to "
+                           "replace them")
+    ancestor = os.path.abspath(out)
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise FastrnnError(f"cannot create {out}: {ancestor} is not a directory")
+    if not os.access(ancestor, os.W_OK):
+        raise FastrnnError(f"cannot write into {out}: {ancestor} is not writable")
+
+
+def _make_dir(out: str) -> None:
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as exc:
+        raise FastrnnError(f"cannot create {out}: {exc.strerror or exc}") from None
+
+
+def fence(text: str) -> str:
+    """text in a fenced code block whose fence no run of backticks inside can close."""
+    runs = [len(r) for r in re.findall(r"`+", text)]
+    tick = "`" * max(3, max(runs, default=0) + 1)
+    return f"{tick}text\n{text}\n{tick}"
+
+
+def _md_table(header: list[str], rows: list[list[str]], numeric: bool = True) -> str:
+    """A markdown table; columns after the first are right-aligned when numeric."""
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---:" if i and numeric else "---" for i in range(len(header)))
+             + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _gradcheck_section(state, opts: ReportOptions, log) -> tuple[str, float]:
+    from .data import BUILTIN_NAME, read_corpus
+    from .gradcheck import gradcheck
+
+    base = opts.gradcheck or GradcheckConfig()
+    cfg = GradcheckConfig(**{**base.__dict__, "seq_length": state.config.seq_length})
+    corpus = read_corpus(None if opts.text in (None, BUILTIN_NAME) else opts.text,
+                         encoding=opts.encoding)
+    if corpus.n_chars < cfg.seq_length + 1:
+        raise FastrnnError(f"the gradient-check text has {corpus.n_chars} characters; the "
+                           f"check needs seq-length+1 = {cfg.seq_length + 1}")
+    log(f"gradient check: m={cfg.hidden}, seq-length={cfg.seq_length} on {corpus.name} ...")
+    t0 = time.perf_counter()
+    rows = gradcheck(corpus.ids, len(corpus.vocab), cfg)
+    secs = time.perf_counter() - t0
+    if opts.text is None or opts.text == BUILTIN_NAME:
+        note = (f"\n> **Note.** The checkpoint does not store its training text, and no text "
+                f"was given to `fastrnn report`, so the check ran on the built-in corpus "
+                f"(`{BUILTIN_NAME}`, K={len(corpus.vocab)}) instead of {state.corpus_name}. "
+                f"The check tests the gradient code, which does not depend on the text; to "
+                f"check on the training corpus run `fastrnn report CHECKPOINT TEXT`.\n")
+    elif corpus.vocab != state.vocab:
+        note = (f"\n> **Note.** {corpus.name} has a vocabulary of K={len(corpus.vocab)} "
+                f"characters, the checkpoint's has K={len(state.vocab)}: it is probably not "
+                f"the text the model was trained on.\n")
+    else:
+        note = ""
+    worst = max(rows, key=lambda r: r.max_error)
+    verdict = ("**passed**: every maximum relative error is at most "
+               f"{cfg.threshold:g}" if worst.max_error <= cfg.threshold else
+               f"**FAILED**: the maximum relative error of {worst.name} is "
+               f"{worst.max_error:.3e} > {cfg.threshold:g}")
+    table = _md_table(["parameter", "shape", "max relative error", "mean relative error"],
+                      [[f"`{r.name}`", "\u00d7".join(map(str, r.shape)), f"{r.max_error:.3e}",
+                        f"{r.mean_error:.3e}"] for r in rows])
+    return (f"""## 2. Gradient check
+
+Analytic gradients (the compiled BPTT kernels) against central differences
+(L(θ+h) − L(θ−h)) / 2h of an independent NumPy forward pass, for every element of every
+parameter of a small float64 model: m = {cfg.hidden}, K = {len(corpus.vocab)}, one chunk
+of τ = {cfg.seq_length} characters (the first {cfg.seq_length + 1} of {corpus.name}),
+h = {cfg.step:g}, weights ~ N(0, {cfg.sig:g}²), h₀ = 0. Relative error
+|g_a − g_n| / max({cfg.eps:g}, |g_a| + |g_n|).
+{note}
+{table}
+
+Result: {verdict} ({secs:.1f} s).
+""", secs)
+
+
+def _loss_section(state, per: int | None) -> str:
+    tau = state.config.seq_length
+    sm = state.smooth_history
+    rows = [["0 (first chunk)", f"{sm[0]:.3f}", f"{sm[0] / tau:.4f}", f"{bits(sm[0] / tau):.4f}"]]
+    ends = epoch_boundaries(state) + [state.update]
+    for i, u in enumerate(ends):
+        label = (f"end of epoch {i + 1} ({u:,})" if per and u % per == 0 and u // per == i + 1
+                 else f"last ({u:,})")
+        rows.append([label, f"{sm[u - 1]:.3f}", f"{sm[u - 1] / tau:.4f}",
+                     f"{bits(sm[u - 1] / tau):.4f}"])
+    if state.best_update >= 0:
+        b = state.best_smooth
+        rows.append([f"**best** ({state.best_update:,})", f"{b:.3f}", f"{b / tau:.4f}",
+                     f"{bits(b / tau):.4f}"])
+    text = f"""## 3. Training loss
+
+![Loss per update, smooth loss, epoch boundaries, best point and validation loss]({PLOT_NAME})
+
+The faint curve is the loss of each update (summed over its τ = {tau} characters), the bold one
+the smooth loss 0.999·smooth + 0.001·L; dotted verticals mark epoch boundaries and the star
+the best model (lowest smooth loss). The right axis reads the same curves per character.
+
+{_md_table(["update", "smooth loss", "nats/char", "bits/char"], rows)}
+"""
+    if state.val_history:
+        vrows = [[f"{u:,}", f"{v:.4f}", f"{bits(v):.4f}", f"{math.exp(v):.3f}"]
+                 for u, v in state.val_history]
+        u_best, v_best = min(state.val_history, key=lambda uv: uv[1])
+        text += f"""
+### Validation
+
+The last {state.config.val_frac:.1%} of the text was held out and never trained on; its mean
+loss per character (hidden state from zero, carried through the held-out text) was measured
+every {state.config.eval_every:,} updates. Lowest: {v_best:.4f} nats/char
+({bits(v_best):.4f} bits/char) at update {u_best:,}.
+
+{_md_table(["update", "nats/char", "bits/char", "perplexity"], vrows)}
+"""
+    return text
+
+
+def _evolution_section(state) -> str:
+    tau = state.config.seq_length
+    if not state.samples:
+        return ("## 4. Text evolution\n\nNo samples were logged during training "
+                "(`--sample-every 0`).\n")
+    rows = [[f"{u:,}", f"{s:.3f}", f"{s / tau:.4f}"] for u, s, _ in state.samples]
+    blocks = "\n\n".join(f"**Update {u:,}**, smooth loss {s:.3f}:\n\n{fence(t)}"
+                         for u, s, t in state.samples)
+    n = len(state.samples[0][2])
+    return f"""## 4. Text evolution
+
+{n} characters synthesised from the current model every {state.config.sample_every:,} updates
+(and before the first), starting from the hidden state and the first character of the chunk
+being trained on.
+
+{_md_table(["update", "smooth loss", "nats/char"], rows)}
+
+{blocks}
+"""
+
+
+def _sample_section(path: str, state, opts: ReportOptions) -> tuple[str, float]:
+    from .checkpoint import load
+
+    model = load(path, "best")
+    t0 = time.perf_counter()
+    text = model.sample(opts.sample_length, temperature=opts.temperature, seed=opts.seed)
+    secs = time.perf_counter() - t0
+    temp = f" -t {opts.temperature:g}" if opts.temperature != 1 else ""
+    which = (f"the best model (update {state.best_update:,}, smooth loss "
+             f"{state.best_smooth:.3f})" if state.best_update >= 0 else "the latest model")
+    return (f"""## 5. {opts.sample_length:,} characters from the best model
+
+Synthesised from {which},
+starting from its hidden state and the first character of the chunk of that update;
+temperature {opts.temperature:g}, seed {opts.seed}
+(`fastrnn sample {os.path.basename(path)} -n {opts.sample_length} --seed {opts.seed}{temp}`
+draws the same text).
+
+{fence(text)}
+""", secs)
+
+
+def write_report(path: str, out: str, opts: ReportOptions | None = None, *,
+                 overwrite: bool = False, log=lambda msg: None) -> list[str]:
+    """Write out/report.md and out/loss.png for the checkpoint at path; return their paths."""
+    from . import __version__
+    from .checkpoint import load_state
+    from .plot import save_loss_plot
+
+    opts = opts or ReportOptions()
+    state = load_state(path)
+    if state.update == 0:
+        raise FastrnnError(f"{path} has no training history (0 updates): nothing to report")
+    check_out_dir(out, overwrite)
+    cfg, tau, K = state.config, state.config.seq_length, len(state.vocab)
+    per = updates_per_epoch(state)
+    gc_text, gc_secs = _gradcheck_section(state, opts, log)
+    _make_dir(out)
+    log("loss plot ...")
+    plot_path = os.path.join(out, PLOT_NAME)
+    save_loss_plot(state, plot_path, overwrite=True)
+    log(f"sampling {opts.sample_length} characters from the best model ...")
+    sample_text, sample_secs = _sample_section(path, state, opts)
+    epochs = state.update / per if per else state.epoch
+    held = (f"; the last {cfg.val_frac:.1%} of the text held out for validation"
+            if cfg.val_frac > 0 else "")
+    hp = _md_table(["hyper-parameter", "value"], [
+        ["corpus", f"{state.corpus_name}: {state.corpus_chars:,} training characters{held}"],
+        ["vocabulary size K", f"{K}"],
+        ["hidden units m", f"{cfg.hidden}"],
+        ["parameters (U, W, V, b, c)", f"{n_params(state):,}"],
+        ["sequence length τ", f"{tau}"],
+        ["learning rate η (AdaGrad)", f"{cfg.eta:g}"],
+        ["AdaGrad ε", f"{cfg.eps:g}"],
+        ["initial weights σ", f"{cfg.sig:g}"],
+        ["gradient clipping", f"[−{cfg.clip:g}, {cfg.clip:g}]"],
+        ["seed", f"{cfg.seed}"],
+        ["precision", cfg.dtype],
+        ["updates", f"{state.update:,}" + (f" ({per:,} per epoch)" if per else "")],
+        ["epochs", epochs_text(epochs)],
+    ], numeric=False)
+    speed = tau * state.update / state.wall_time if state.wall_time > 0 else float("nan")
+    timing = _md_table(["what", "time"], [
+        ["training (summed over resumes, compilation excluded)",
+         duration(state.wall_time) + (f" ({state.wall_time:,.0f} s)"
+                                      if state.wall_time >= 60 else "")],
+        ["training speed", f"{speed:,.0f} characters/s, "
+                           f"{state.update / max(state.wall_time, 1e-9):,.0f} updates/s"],
+        ["gradient check", f"{gc_secs:.1f} s"],
+        [f"sampling {opts.sample_length:,} characters", f"{sample_secs:.2f} s"],
+    ], numeric=False)
+    made = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    doc = f"""# Character-level vanilla RNN on {state.corpus_name}
+
+DD2424 Assignment 4 (min-char-rnn). Written by fastrnn {__version__} on {made} from
+`{os.path.basename(path)}` (trained with fastrnn {checkpoint_fastrnn_version(path)}).
+
+## 1. Data and hyper-parameters
+
+The model is a vanilla RNN over one-hot characters: a_t = W h_{{t−1}} + U x_t + b,
+h_t = tanh(a_t), o_t = V h_t + c, p_t = softmax(o_t); the loss of a chunk is the summed
+cross-entropy of its τ characters. Training reads the text in consecutive chunks of τ
+characters, carries the hidden state from chunk to chunk within an epoch, clips each gradient
+element and takes one AdaGrad step per chunk.
+
+{hp}
+
+{gc_text}
+{_loss_section(state, per)}
+{_evolution_section(state)}
+{sample_text}
+## 6. Timings
+
+{timing}
+"""
+    report_path = os.path.join(out, REPORT_NAME)
+    try:
+        with open(report_path, "w", encoding="utf-8") as fh:
+            fh.write(doc)
+    except OSError as exc:
+        raise FastrnnError(f"cannot write {report_path}: {exc.strerror or exc}") from None
+    return [report_path, plot_path]

@@ -1,0 +1,126 @@
+"""`fastrnn plot`: a real PNG of the asked size with the run's curves, no silent overwrite,
+one-line errors."""
+from __future__ import annotations
+
+import struct
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from fastrnn.checkpoint import load_state
+from fastrnn.cli import cli
+from fastrnn.config import PlotConfig
+from fastrnn.data import builtin_text, chunk_schedule, read_corpus, split_validation
+from fastrnn.plot import loss_figure
+
+
+def run(*args, ok=True):
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def one_line_error(result):
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def png_size(path) -> tuple[int, int]:
+    """(width, height) from the PNG signature and IHDR chunk."""
+    with open(path, "rb") as fh:
+        head = fh.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
+    return struct.unpack(">II", head[16:24])
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """500 updates on 4800 training characters (2.6 epochs), validation every 100."""
+    d = tmp_path_factory.mktemp("plot")
+    text = d / "small.txt"
+    text.write_text(builtin_text()[:6000], encoding="utf-8")
+    run("train", text, "-o", d / "ck.h5", "--hidden", 16, "--epochs", 3, "--max-updates", 500,
+        "--sample-every", 0, "--val-frac", 0.2, "--eval-every", 100, "-q")
+    return d
+
+
+def test_png_has_the_asked_size_and_real_content(run_dir):
+    out = run_dir / "loss.png"
+    result = run("plot", run_dir / "ck.h5", "-o", out, "--width", 800, "--height", 500)
+    assert "wrote" in result.output
+    assert png_size(out) == (800, 500)
+    import matplotlib.image
+
+    img = matplotlib.image.imread(str(out))
+    assert img.shape[:2] == (500, 800)
+    rgb = img[..., :3].reshape(-1, 3)
+    assert (rgb.min(axis=1) < 0.9).mean() > 0.02            # not a blank page
+    colours = np.unique((rgb * 255).astype(np.uint8), axis=0)
+    assert len(colours) > 50                                 # curves, text, anti-aliasing
+    orange = (rgb[:, 0] > 0.9) & (0.4 < rgb[:, 1]) & (rgb[:, 1] < 0.6) & (rgb[:, 2] < 0.2)
+    assert orange.sum() > 50                                 # the validation curve is drawn
+
+
+def test_default_size_and_other_formats(run_dir):
+    run("plot", run_dir / "ck.h5", "-o", run_dir / "default.png")
+    cfg = PlotConfig()
+    assert png_size(run_dir / "default.png") == (cfg.width, cfg.height)
+    run("plot", run_dir / "ck.h5", "-o", run_dir / "loss.svg", "--log-y")
+    assert "<svg" in (run_dir / "loss.svg").read_text()
+
+
+def test_figure_draws_the_runs_numbers(run_dir):
+    state = load_state(str(run_dir / "ck.h5"))
+    lines = {}
+    ax = loss_figure(state).axes[0]
+    for line in ax.lines:
+        lines.setdefault(line.get_gid(), []).append(line)
+    np.testing.assert_array_equal(lines["loss"][0].get_ydata(), state.loss_history[:500])
+    np.testing.assert_array_equal(lines["smooth"][0].get_ydata(), state.smooth_history[:500])
+    train_part, _ = split_validation(read_corpus(str(run_dir / "small.txt")), 0.2)
+    per = len(chunk_schedule(train_part, 25)[0])
+    assert [ln.get_xdata()[0] for ln in lines["epoch"]] == [per, 2 * per]
+    vu, vl = np.array(state.val_history).T
+    np.testing.assert_array_equal(lines["validation"][0].get_xdata(), vu)
+    np.testing.assert_allclose(lines["validation"][0].get_ydata(), vl * 25)
+    best = lines["best"][0]
+    assert (best.get_xdata()[0], best.get_ydata()[0]) == (state.best_update, state.best_smooth)
+    title = ax.get_title()
+    assert "small.txt" in title and "m=16" in title and "500 updates" in title
+    assert ax.get_xlabel() == "update" and "nats" in ax.get_ylabel()
+
+
+def test_refuses_to_overwrite_without_flag(run_dir):
+    out = run_dir / "twice.png"
+    run("plot", run_dir / "ck.h5", "-o", out)
+    before = out.read_bytes()
+    msg = one_line_error(run("plot", run_dir / "ck.h5", "-o", out, "--width", 640, ok=False))
+    assert "exists" in msg and "--overwrite" in msg
+    assert out.read_bytes() == before
+    run("plot", run_dir / "ck.h5", "-o", out, "--width", 640, "--overwrite")
+    assert png_size(out)[0] == 640
+
+
+def test_bad_input_gives_one_line_errors(run_dir, tmp_path):
+    ckpt = run_dir / "ck.h5"
+    assert "no such checkpoint" in one_line_error(
+        run("plot", tmp_path / "missing.h5", "-o", tmp_path / "a.png", ok=False))
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["x"] = np.arange(3)
+    assert "not a fastrnn checkpoint" in one_line_error(
+        run("plot", tmp_path / "other.h5", "-o", tmp_path / "a.png", ok=False))
+    (tmp_path / "file.txt").write_text("x")
+    assert "does not exist" in one_line_error(
+        run("plot", ckpt, "-o", tmp_path / "nodir" / "a.png", ok=False))
+    assert "a.png" in one_line_error(
+        run("plot", ckpt, "-o", tmp_path / "file.txt" / "a.png", ok=False))
+    assert "unknown image type '.bmpx'" in one_line_error(
+        run("plot", ckpt, "-o", tmp_path / "a.bmpx", ok=False))
+    assert "is a directory" in one_line_error(run("plot", ckpt, "-o", tmp_path, ok=False))
+    assert not (tmp_path / "a.png").exists()

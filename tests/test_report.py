@@ -1,0 +1,163 @@
+"""`fastrnn report`: report.md has every section with the checkpoint's own numbers, the plot
+is a real PNG, nothing is overwritten silently, bad input gives one-line errors."""
+from __future__ import annotations
+
+import re
+import struct
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from fastrnn.checkpoint import load, load_state
+from fastrnn.cli import cli
+from fastrnn.config import GradcheckConfig, PlotConfig
+from fastrnn.data import builtin_text, read_corpus
+from fastrnn.gradcheck import gradcheck
+
+SECTIONS = ("## 1. Data and hyper-parameters", "## 2. Gradient check", "## 3. Training loss",
+            "### Validation", "## 4. Text evolution", "characters from the best model",
+            "## 6. Timings")
+
+
+def run(*args, ok=True):
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def one_line_error(result):
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines()
+             if line.strip() and not line.startswith(("gradient check:", "loss plot",
+                                                       "sampling"))]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory):
+    """A 2-epoch run with validation and samples, and its report (gradient check on TEXT)."""
+    d = tmp_path_factory.mktemp("report")
+    text = d / "small.txt"
+    text.write_text(builtin_text()[:3000], encoding="utf-8")
+    run("train", text, "-o", d / "ck.h5", "--hidden", 16, "--epochs", 2, "--sample-every", 50,
+        "--sample-length", 60, "--val-frac", 0.1, "--eval-every", 40, "-q")
+    run("report", d / "ck.h5", text, "-o", d / "report")
+    return d, (d / "report" / "report.md").read_text(encoding="utf-8")
+
+
+def test_report_has_every_section_in_order(reported):
+    _, md = reported
+    where = [md.find(s) for s in SECTIONS]
+    assert -1 not in where and where == sorted(where)
+    assert md.startswith("# Character-level vanilla RNN on small.txt")
+    assert "![" in md and "](loss.png)" in md
+
+
+def test_report_plot_is_a_real_png(reported):
+    d, _ = reported
+    path = d / "report" / "loss.png"
+    with open(path, "rb") as fh:
+        head = fh.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    cfg = PlotConfig()
+    assert struct.unpack(">II", head[16:24]) == (cfg.width, cfg.height)
+    assert path.stat().st_size > 20_000
+
+
+def test_report_hyperparameters_and_losses_are_the_checkpoints(reported):
+    d, md = reported
+    state = load_state(str(d / "ck.h5"))
+    assert "| hidden units m | 16 |" in md
+    assert f"| vocabulary size K | {len(state.vocab)} |" in md
+    assert f"| updates | {state.update:,} ({state.update // 2:,} per epoch) |" in md
+    assert "| epochs | 2 epochs |" in md
+    per = state.update // 2
+    for u in (per, 2 * per):
+        s = state.smooth_history[u - 1]
+        assert f"| end of epoch {u // per} ({u:,}) | {s:.3f} | {s / 25:.4f} |" in md
+    assert f"| **best** ({state.best_update:,}) | {state.best_smooth:.3f} |" in md
+    assert len(state.val_history) >= 3
+    for u, v in state.val_history:
+        assert f"| {u:,} | {v:.4f} | {v / np.log(2):.4f} | {np.exp(v):.3f} |" in md
+
+
+def test_report_gradient_check_table_is_recomputed_on_text(reported):
+    d, md = reported
+    corpus = read_corpus(str(d / "small.txt"))
+    rows = gradcheck(corpus.ids, len(corpus.vocab), GradcheckConfig(hidden=5))
+    section = md[md.find("## 2. Gradient check"):md.find("## 3. Training loss")]
+    assert f"m = 5, K = {len(corpus.vocab)}" in section and "of small.txt" in section
+    for r in rows:
+        shape = "\u00d7".join(map(str, r.shape))
+        assert f"| `{r.name}` | {shape} | {r.max_error:.3e} | {r.mean_error:.3e} |" in section
+    assert "**passed**" in section and "Note" not in section
+
+
+def test_report_text_evolution_and_best_sample(reported):
+    d, md = reported
+    state = load_state(str(d / "ck.h5"))
+    assert len(state.samples) >= 3
+    evolution = md[md.find("## 4. Text evolution"):md.find("## 5.")]
+    for u, s, text in state.samples:
+        assert f"| {u:,} | {s:.3f} | {s / 25:.4f} |" in evolution
+        assert f"**Update {u:,}**, smooth loss {s:.3f}:\n\n```text\n{text}\n```" in evolution
+    best = load(str(d / "ck.h5"), "best").sample(1000, seed=0)
+    assert "## 5. 1,000 characters from the best model" in md
+    assert f"```text\n{best}\n```" in md
+    assert f"update {state.best_update:,}, smooth loss {state.best_smooth:.3f}" in md
+
+
+def test_report_timings(reported):
+    d, md = reported
+    state = load_state(str(d / "ck.h5"))
+    timings = md[md.find("## 6. Timings"):]
+    speed = 25 * state.update / state.wall_time
+    assert f"{speed:,.0f} characters/s" in timings
+    assert re.search(r"\| gradient check \| \d+\.\d s \|", timings)
+
+
+def test_report_without_text_uses_the_builtin_corpus_and_says_so(reported):
+    d, _ = reported
+    run("report", d / "ck.h5", "-o", d / "builtin", "-n", 300, "--seed", 3)
+    md = (d / "builtin" / "report.md").read_text(encoding="utf-8")
+    assert "**Note.**" in md and "builtin:python-docs" in md
+    assert "## 5. 300 characters from the best model" in md
+    assert load(str(d / "ck.h5"), "best").sample(300, seed=3) in md
+
+
+def test_report_refuses_to_overwrite(reported):
+    d, _ = reported
+    out = d / "again"
+    run("report", d / "ck.h5", d / "small.txt", "-o", out)
+    before = (out / "report.md").read_bytes()
+    msg = one_line_error(run("report", d / "ck.h5", d / "small.txt", "-o", out, ok=False))
+    assert "report.md" in msg and "--overwrite" in msg
+    assert (out / "report.md").read_bytes() == before
+    run("report", d / "ck.h5", d / "small.txt", "-o", out, "--overwrite", "-n", 200)
+    assert "## 5. 200 characters" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_report_bad_input_gives_one_line_errors(reported, tmp_path):
+    d, _ = reported
+    ckpt = d / "ck.h5"
+    assert "no such checkpoint" in one_line_error(
+        run("report", tmp_path / "missing.h5", "-o", tmp_path / "r", ok=False))
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["x"] = np.arange(3)
+    assert "not a fastrnn checkpoint" in one_line_error(
+        run("report", tmp_path / "other.h5", "-o", tmp_path / "r", ok=False))
+    (tmp_path / "file.txt").write_text("a short text")
+    assert "is a file" in one_line_error(
+        run("report", ckpt, "-o", tmp_path / "file.txt", ok=False))
+    assert "not a directory" in one_line_error(
+        run("report", ckpt, "-o", tmp_path / "file.txt" / "r", ok=False))
+    assert "no such file" in one_line_error(
+        run("report", ckpt, tmp_path / "nope.txt", "-o", tmp_path / "r", ok=False))
+    assert "the check needs seq-length+1 = 26" in one_line_error(
+        run("report", ckpt, tmp_path / "file.txt", "-o", tmp_path / "r", ok=False))
+    assert not (tmp_path / "r").exists()       # a failed report leaves no directory behind
