@@ -9,14 +9,16 @@ Layout (format "fastrnn-checkpoint", version 1), after Keras' h5 format:
     /state       hprev; attrs update, epoch, chunk, smooth_loss, wall_time, rng_state (JSON)
     /history     loss, smooth_loss (one per update), val_update, val_loss
     /samples     update, smooth_loss, text (the progress samples)
-The file is written under a temporary name in the same directory, flushed to disk, and moved
-over the old one with os.replace, so a crash at any moment leaves the last complete checkpoint.
+The file is written under a temporary name in the same directory (.NAME.HOST.PID.tmp), flushed
+to disk, and moved over the old one with os.replace, so a crash or kill -9 at any moment leaves
+the last complete checkpoint; temp files of killed processes are removed by the next save.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
-import tempfile
+import socket
 from dataclasses import dataclass
 
 import h5py
@@ -65,28 +67,97 @@ def _write(f: h5py.File, state: TrainState) -> None:
                        dtype=h5py.string_dtype("utf-8"))
 
 
+def _temp_path(path: str, pid: int | None = None) -> str:
+    """Where save() writes before the rename: a hidden file beside `path`, named after the
+    writing host and process, e.g. `.ckpt.h5.myhost.4242.tmp`."""
+    directory, base = os.path.split(os.path.abspath(path))
+    return os.path.join(directory, f".{base}.{socket.gethostname()}.{pid or os.getpid()}.tmp")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:          # EPERM: alive, but someone else's
+        return True
+    return True
+
+
+def remove_stale_temps(path: str) -> list[str]:
+    """Delete the temp files of `path` left by a save that never finished (kill -9, power
+    loss): only those of this host whose process is gone. Returns the names removed."""
+    directory, base = os.path.split(os.path.abspath(path))
+    prefix = f".{base}.{socket.gethostname()}."
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        pid = name[len(prefix):-len(".tmp")]
+        if name.startswith(prefix) and name.endswith(".tmp") and pid.isdigit() \
+                and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            try:
+                os.unlink(os.path.join(directory, name))
+                removed.append(name)
+            except OSError:
+                pass
+    return removed
+
+
+def _why(exc: BaseException) -> str:
+    """A short one-line reason for a failed write ("No space left on device", ...)."""
+    errno = getattr(exc, "errno", None)
+    text = os.strerror(errno) if errno else (getattr(exc, "strerror", None) or str(exc))
+    return " ".join(str(text).split())
+
+
 def save(state: TrainState, path: str) -> None:
-    """Write the checkpoint atomically: temp file in the same directory, fsync, os.replace."""
+    """Write the checkpoint atomically: a temp file in the same directory, flushed and fsynced,
+    then os.replace over `path` (and the directory fsynced). A crash or kill -9 at any moment
+    leaves either the previous checkpoint or the new one, never a mix; a failed write (disk
+    full, no permission) raises FastrnnError and leaves the previous checkpoint untouched."""
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FastrnnError(f"cannot write {path}: directory {directory} does not exist")
+    # The HDF5 image is built in memory, then written with plain os.write calls: a write that
+    # fails (disk full, file too large, permission) is then a clean OSError, never a half-closed
+    # HDF5 handle (whose cleanup at exit prints tracebacks and can crash the interpreter).
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        _write(f, state)
+    image = buf.getbuffer()
+    tmp = _temp_path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".fastrnn-", suffix=".h5.tmp", dir=directory)
-    except OSError as exc:
-        raise FastrnnError(f"cannot write {path}: {exc.strerror}") from None
-    try:
-        os.close(fd)
-        with h5py.File(tmp, "w") as f:
-            _write(f, state)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            done = 0
+            while done < len(image):
+                done += os.write(fd, image[done:])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
-    except OSError as exc:
-        raise FastrnnError(f"cannot write {path}: {exc.strerror or exc}; "
-                           "the previous checkpoint is unchanged") from None
+    except (OSError, RuntimeError) as exc:
+        kept = "the previous checkpoint is unchanged" if os.path.exists(path) else \
+            "nothing was written"
+        raise FastrnnError(f"cannot write {path}: {_why(exc)}; {kept}") from None
     finally:
         if os.path.exists(tmp):
-            os.unlink(tmp)
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    try:                      # make the rename itself durable (best effort: not every FS can)
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    remove_stale_temps(path)
 
 
 def _open(path: str) -> h5py.File:
@@ -122,8 +193,12 @@ def load_state(path: str) -> TrainState:
     with _open(path) as f:
         try:
             return _read_state(f, path)
+        except FastrnnError as exc:       # a shape or dtype check: say which file
+            msg = str(exc)
+            raise FastrnnError(msg if msg.startswith(f"{path}:") else f"{path}: {msg}") from None
         except (KeyError, ValueError, TypeError, OSError) as exc:
-            raise FastrnnError(f"{path}: damaged checkpoint ({exc})") from None
+            why = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            raise FastrnnError(f"{path}: damaged checkpoint ({why})") from None
 
 
 def _read_state(f: h5py.File, path: str) -> TrainState:
@@ -149,6 +224,12 @@ def _read_state(f: h5py.File, path: str) -> TrainState:
     texts = [t.decode("utf-8") if isinstance(t, bytes) else str(t) for t in smp["text"][()]]
     samples = list(zip(smp["update"][()].tolist(), smp["smooth_loss"][()].tolist(), texts))
     val = list(zip(hist["val_update"][()].tolist(), hist["val_loss"][()].tolist()))
+    rng_state = json.loads(st.attrs["rng_state"])
+    try:
+        np.random.default_rng().bit_generator.state = rng_state
+    except (KeyError, ValueError, TypeError):
+        raise FastrnnError(f"{path}: damaged checkpoint (/state rng_state is not a numpy "
+                           "PCG64 state)") from None
     return TrainState(
         config=config, vocab=vocab, corpus_name=str(f.attrs["corpus_name"]),
         corpus_chars=int(f.attrs["corpus_chars"]), params=params, mem=mem, best=best,
@@ -158,7 +239,7 @@ def _read_state(f: h5py.File, path: str) -> TrainState:
         hprev=st["hprev"][()], next_x0=int(st.attrs["next_x0"]),
         smooth_loss=float(st.attrs["smooth_loss"]),
         loss_history=loss.astype(np.float64), smooth_history=smooth.astype(np.float64),
-        samples=samples, val_history=val, rng_state=json.loads(st.attrs["rng_state"]),
+        samples=samples, val_history=val, rng_state=rng_state,
         wall_time=float(st.attrs["wall_time"]))
 
 

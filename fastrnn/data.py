@@ -48,18 +48,26 @@ def _read_text(path: str, encoding: str) -> str:
         raise FastrnnError(f"no such file: {path}")
     if os.path.isdir(path):
         raise FastrnnError(f"{path} is a directory, not a text file")
-    with open(path, "rb") as fh:
-        raw = fh.read()
-    if b"\x00" in raw[:65536]:
-        raise FastrnnError(f"{path} looks like a binary file (it contains NUL bytes), not text")
     try:
-        return raw.decode(encoding)
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise FastrnnError(f"cannot read {path}: {exc.strerror or exc}") from None
+    binary = FastrnnError(f"{path} looks like a binary file (it contains NUL bytes), not text")
+    try:
+        text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
+        if b"\x00" in raw[:65536]:
+            raise binary from None
         raise FastrnnError(
             f"{path} is not valid {encoding} (byte {exc.start}); "
             f"pass --encoding (e.g. --encoding latin-1)") from None
     except LookupError:
         raise FastrnnError(f"unknown encoding: {encoding}") from None
+    # checked after decoding, so that UTF-16/32 text (full of NUL bytes) is still accepted
+    if "\x00" in text[:65536]:
+        raise binary
+    return text
 
 
 def _records(path: str, text: str, field: str) -> list[str]:
@@ -163,7 +171,7 @@ def chunk_schedule(corpus: Corpus, seq_length: int, *, partial_tail: bool = Fals
             starts.append(pos); lengths.append(e - pos - 1); resets.append(first)
     if not starts:
         raise FastrnnError(
-            f"the corpus ({corpus.n_chars} characters) is shorter than seq-length+1 = "
-            f"{seq_length + 1}: nothing to train on")
+            f"{corpus.name} ({corpus.n_chars} characters) is shorter than seq-length+1 = "
+            f"{seq_length + 1}: nothing to train on (lower --seq-length)")
     resets[0] = True
     return (np.array(starts, np.int64), np.array(lengths, np.int64), np.array(resets, np.bool_))
