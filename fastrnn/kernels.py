@@ -175,6 +175,16 @@ def _adagrad_columns(U, GU, dU, ids, start, n, mark, eta, clip, eps):
 
 
 @_jit
+def _copy(src, dst):
+    """dst[...] = src for C-contiguous arrays; a flat loop is 2-3x faster than Numba's slice
+    assignment, and the best model is copied on most updates early in training."""
+    s = src.reshape(-1)
+    d = dst.reshape(-1)
+    for i in range(s.size):
+        d[i] = s[i]
+
+
+@_jit
 def _train_block(U, W, V, b, c, GU, GW, GV, Gb, Gc,
                  ids, starts, lengths, resets, k0, k1, eta, clip, eps,
                  H, P, DH, dA, bits, mark, dU, dW, dV, db, dc,
@@ -207,12 +217,12 @@ def _train_block(U, W, V, b, c, GU, GW, GV, Gb, Gc,
             fstate[1] = smooth
             istate[1] = u
             istate[2] = ids[start]
-            BU[:] = U
-            BW[:] = W
-            BV[:] = V
-            Bb[:] = b
-            Bc[:] = c
-            best_h[:] = hprev
+            _copy(U, BU)
+            _copy(W, BW)
+            _copy(V, BV)
+            _copy(b, Bb)
+            _copy(c, Bc)
+            _copy(hprev, best_h)
         _adagrad_columns(U, GU, dU, ids, start, n, mark, eta, clip, eps)
         _adagrad_dense(W, GW, dW, eta, clip, eps)
         _adagrad_dense(V, GV, dV, eta, clip, eps)
