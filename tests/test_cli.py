@@ -7,17 +7,11 @@ import sys
 import h5py
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from fastrnn.checkpoint import load_state
-from fastrnn.cli import cli
+from .clitools import one_line_error, run
 
 
-def run(*args, ok=True):
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
 
 
 @pytest.fixture
@@ -75,12 +69,6 @@ def test_json_records_train(tmp_path):
     assert state.update == 2 * 60 * 2                  # each ~50-char tweet: 25 + partial chunk
 
 
-def one_line_error(result):
-    assert result.exit_code != 0
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 def test_error_missing_file(tmp_path):

@@ -8,33 +8,16 @@ import math
 import h5py
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from fastrnn import __version__, reference
 from fastrnn.checkpoint import load, load_state
-from fastrnn.cli import cli
 from fastrnn.data import builtin_text, chunk_schedule, read_corpus, split_validation
 from fastrnn.inspect import evaluate, updates_per_epoch
 
 from .conftest import PASSAGE
+from .clitools import one_line_error, run
 
 TRAINED = PASSAGE[:76]   # 3 chunks of 25 characters: every character after the first is a target
-
-
-def run(*args, ok=True, input=None):
-    result = CliRunner().invoke(cli, [str(a) for a in args], input=input,
-                                catch_exceptions=False)
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
-
-
-def one_line_error(result):
-    assert result.exit_code == 1, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

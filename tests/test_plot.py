@@ -7,28 +7,16 @@ import struct
 import h5py
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from fastrnn.checkpoint import load_state
-from fastrnn.cli import cli
 from fastrnn.config import PlotConfig
 from fastrnn.data import builtin_text, chunk_schedule, read_corpus, split_validation
 from fastrnn.plot import loss_figure
+from .clitools import one_line_error, run
 
 
-def run(*args, ok=True):
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
 
 
-def one_line_error(result):
-    assert result.exit_code == 1, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 def png_size(path) -> tuple[int, int]:
