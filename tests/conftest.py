@@ -17,6 +17,7 @@ PASSAGE = ("It was a bright cold day in April, and the clocks were striking thir
 def shakespeare_path():
     """The real 1.1M-char corpus from ../shared, or a skip when this clone has no ../shared."""
     if not os.path.exists(SHARED_CORPUS):
+        # a clone outside the team's workspace has no ../shared; the corpus may not be copied in
         pytest.skip("../shared/corpora/tinyshakespeare.txt is not beside this clone")
     return SHARED_CORPUS
 
