@@ -16,6 +16,7 @@ import click
 from .config import (DTYPES, GradcheckConfig, PlotConfig, ReportConfig, SampleConfig,
                      TrainConfig)
 from .errors import FastrnnError
+from .paths import check_parent_writable
 
 _T, _S, _G = TrainConfig(), SampleConfig(), GradcheckConfig()
 CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True}
@@ -142,11 +143,7 @@ def _check_out(out: str, overwrite: bool, resume: str | None, text: str):
         raise FastrnnError(f"{out} exists; pass --overwrite to replace it, or --resume {out}")
     if os.path.isdir(out):
         raise FastrnnError(f"--out {out} is a directory")
-    parent = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(parent):
-        raise FastrnnError(f"--out: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise FastrnnError(f"--out: directory {parent} is not writable")
+    check_parent_writable(out, "--out")
 
 
 @cli.command(context_settings=CONTEXT)

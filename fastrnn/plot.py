@@ -15,6 +15,7 @@ import numpy as np
 
 from .config import PlotConfig
 from .errors import FastrnnError
+from .paths import check_parent_writable
 from .inspect import epoch_boundaries, epochs_text, updates_per_epoch
 from .train import TrainState
 
@@ -102,11 +103,7 @@ def check_image_path(path: str, overwrite: bool) -> None:
                            + ", ".join("." + f for f in FORMATS))
     if os.path.exists(path) and not overwrite:
         raise FastrnnError(f"{path} exists; pass --overwrite to replace it")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise FastrnnError(f"cannot write {path}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise FastrnnError(f"cannot write {path}: directory {parent} is not writable")
+    check_parent_writable(path, f"cannot write {path}")
 
 
 def save_loss_plot(state: TrainState, path: str, *, overwrite: bool = False, **kw) -> None:
