@@ -101,7 +101,7 @@ def _forward_backward(U, W, V, b, c, ids, start, n, hprev,
             mx = max(mx, row[k])
         for k in range(K):
             row[k] -= mx
-        _vexp(row, row, bits[:K])
+        _vexp(row, bits[:K])
         tot = 0.0
         for k in range(K):
             tot += row[k]

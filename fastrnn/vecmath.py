@@ -6,10 +6,17 @@ of an update. These loops use only +, *, floor, min/max, selects and integer shi
 vectorise, and they are accurate to ~2 ulp (tests compare them with NumPy's exp and tanh):
 
 - exp(x) = 2^k * exp(r), k = round(x / ln 2), r = x - k ln 2 (Cody-Waite split of ln 2), exp(r)
-  a Taylor polynomial on |r| <= ln2/2 (degree 12 in float64, 7 in float32), 2^k built from its
-  exponent bits in the caller-supplied integer array `bits` (nothing is allocated).
-- tanh(x) = sign(x) (1 - t) / (1 + t), t = exp(-2|x|); for |x| < ln2/4 the cancellation in 1 - t
-  is avoided with expm1's Taylor series, so small arguments keep full relative precision.
+  = 1 + expm1(r), expm1 a Taylor polynomial on |r| <= ln2/2 (degree 13 in float64, 8 in
+  float32), 2^k built from its exponent bits in the caller-supplied integer array `bits` (nothing is allocated).
+- tanh(|x|) = -e / (2 + e) with e = expm1(-2|x|) = 2^k expm1(r) + (2^k - 1): one polynomial
+  (expm1's, without its constant term), and for small |x| (k = 0) e = expm1(r) keeps full
+  relative precision, so there is no cancellation and no second branch.
+
+Speed notes, each measured (ns/element at 100 elements, float64):
+- The polynomials use Estrin's scheme (depth 4 instead of Horner's 12): the vectorised loop
+  is not interleaved by LLVM, so a 12-deep FMA chain made it latency-bound (0.7 -> 0.3 ns).
+- exp works in place on one array: with separate in/out arguments LLVM adds a runtime
+  overlap check, and the in-place call then always took the scalar loop (3.6 -> 1.1 ns).
 
 The public names _vexp and _vtanh are dispatched on the dtype at compile time (overload).
 The range reduction must not be reassociated, so these use only FMA contraction.
@@ -23,23 +30,25 @@ from numba import njit, types
 from numba.extending import overload
 
 _OPTS = {"fastmath": {"contract"}, "error_model": "numpy"}
+_INLINE = dict(_OPTS, inline="always")
 
 # float64 constants
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
-_E = tuple(1.0 / math.factorial(k) for k in range(14))
-E0, E1, E2, E3, E4, E5, E6, E7, E8, E9, E10, E11, E12, E13 = _E
+E2, E3, E4, E5, E6, E7, E8, E9, E10, E11, E12, E13 = (
+    1.0 / math.factorial(k) for k in range(2, 14))
 # float32 constants (Cephes' split of ln 2); np.float32 globals stay float32 in Numba
 F = np.float32
 _F_LOG2E, _F_LN2_HI, _F_LN2_LO = F(1.44269504088896341), F(0.693359375), F(-2.12194440e-4)
 _F_LO, _F_HI, _F_HALF, _F_ONE, _F_TWO = F(-87.0), F(87.0), F(0.5), F(1.0), F(2.0)
-_F_TANH_MAX, _F_SMALL = F(9.0), F(0.17328679)
-G0, G1, G2, G3, G4, G5, G6, G7, G8, G9 = (F(1.0 / math.factorial(k)) for k in range(10))
+_F_TANH_MAX = F(9.0)
+G2, G3, G4, G5, G6, G7, G8 = (F(1.0 / math.factorial(k)) for k in range(2, 9))
 
 
-def _vexp(x, out, bits):
-    """out[i] = exp(x[i]); bits is int64 (float64) or int32 (float32) scratch of x's size."""
+def _vexp(x, bits):
+    """x[i] = exp(x[i]) in place; bits is int64 (float64) or int32 (float32) scratch of x's
+    size."""
     raise NotImplementedError("compiled only")
 
 
@@ -48,79 +57,96 @@ def _vtanh(x, out, bits):
     raise NotImplementedError("compiled only")
 
 
+# ---- float64 --------------------------------------------------------------------------------
+@njit(**_INLINE)
+def _reduce64(x):
+    """k = round(x / ln 2) and r = x - k ln 2, |r| <= ln2/2 (x already clamped)."""
+    k = np.floor(x * _LOG2E + 0.5)
+    return k, (x - k * _LN2_HI) - k * _LN2_LO
+
+
+@njit(**_INLINE)
+def _expm1_poly64(r):
+    """expm1(r) on |r| <= ln2/2: r + r^2 (1/2! + ... + r^11/13!), Estrin's scheme."""
+    r2 = r * r
+    r4 = r2 * r2
+    b0 = (E2 + E3 * r) + (E4 + E5 * r) * r2
+    b1 = (E6 + E7 * r) + (E8 + E9 * r) * r2
+    b2 = (E10 + E11 * r) + (E12 + E13 * r) * r2
+    return r + ((b0 + (b1 + b2 * r4) * r4) * r2)
+
+
 @njit(**_OPTS)
-def _vexp64(x, out, bits):
+def _vexp64(x, bits):
     for i in range(x.size):
-        xi = min(max(x[i], -708.0), 708.0)
-        k = np.floor(xi * _LOG2E + 0.5)
-        r = (xi - k * _LN2_HI) - k * _LN2_LO
-        p = E12 * r + E11
-        p = p * r + E10; p = p * r + E9; p = p * r + E8; p = p * r + E7     # noqa: E702
-        p = p * r + E6; p = p * r + E5; p = p * r + E4; p = p * r + E3      # noqa: E702
-        p = p * r + E2; p = p * r + E1; p = p * r + E0                      # noqa: E702
-        out[i] = p
+        k, r = _reduce64(min(max(x[i], -708.0), 708.0))
+        x[i] = 1.0 + _expm1_poly64(r)    # one final rounding: <= 1 ulp more
         bits[i] = (np.int64(k) + 1023) << 52
     scale = bits.view(np.float64)
     for i in range(x.size):
-        out[i] *= scale[i]
-
-
-@njit(**_OPTS)
-def _vexp32(x, out, bits):
-    for i in range(x.size):
-        xi = min(max(x[i], _F_LO), _F_HI)
-        k = np.floor(xi * _F_LOG2E + _F_HALF)
-        r = (xi - k * _F_LN2_HI) - k * _F_LN2_LO
-        p = G7 * r + G6
-        p = p * r + G5; p = p * r + G4; p = p * r + G3; p = p * r + G2      # noqa: E702
-        p = p * r + G1; p = p * r + G0                                      # noqa: E702
-        out[i] = p
-        bits[i] = (np.int32(k) + np.int32(127)) << np.int32(23)
-    scale = bits.view(np.float32)
-    for i in range(x.size):
-        out[i] *= scale[i]
+        x[i] *= scale[i]
 
 
 @njit(**_OPTS)
 def _vtanh64(x, out, bits):
     for i in range(x.size):
-        out[i] = -2.0 * min(abs(x[i]), 20.0)
-    _vexp64(out, out, bits)
+        k, r = _reduce64(-2.0 * min(abs(x[i]), 20.0))     # tanh(20) is 1.0 in float64
+        out[i] = _expm1_poly64(r)
+        bits[i] = (np.int64(k) + 1023) << 52
+    scale = bits.view(np.float64)
     for i in range(x.size):
-        y = -2.0 * abs(x[i])
-        # expm1(y) for small |y| by its Taylor series (no cancellation)
-        q = E13 * y + E12
-        q = q * y + E11; q = q * y + E10; q = q * y + E9; q = q * y + E8     # noqa: E702
-        q = q * y + E7; q = q * y + E6; q = q * y + E5; q = q * y + E4      # noqa: E702
-        q = q * y + E3; q = q * y + E2; q = q * y + E1                      # noqa: E702
-        em1 = q * y
-        t = out[i]
-        small = y > -0.34657359027997264      # one division for both branches
-        r = (-em1 if small else 1.0 - t) / ((2.0 + em1) if small else (1.0 + t))
-        out[i] = r if x[i] >= 0.0 else -r
+        s = scale[i]
+        e = s * out[i] + (s - 1.0)                       # expm1(-2|x|), exact scaling
+        t = -e / (2.0 + e)
+        out[i] = t if x[i] >= 0.0 else -t
+
+
+# ---- float32 --------------------------------------------------------------------------------
+@njit(**_INLINE)
+def _reduce32(x):
+    k = np.floor(x * _F_LOG2E + _F_HALF)
+    return k, (x - k * _F_LN2_HI) - k * _F_LN2_LO
+
+
+@njit(**_INLINE)
+def _expm1_poly32(r):
+    """expm1(r) on |r| <= ln2/2: r + r^2 (1/2! + ... + r^6/8!), Estrin's scheme."""
+    r2 = r * r
+    b0 = (G2 + G3 * r) + (G4 + G5 * r) * r2
+    b1 = (G6 + G7 * r) + G8 * r2
+    return r + (b0 + b1 * (r2 * r2)) * r2
+
+
+@njit(**_OPTS)
+def _vexp32(x, bits):
+    for i in range(x.size):
+        k, r = _reduce32(min(max(x[i], _F_LO), _F_HI))
+        x[i] = _F_ONE + _expm1_poly32(r)
+        bits[i] = (np.int32(k) + np.int32(127)) << np.int32(23)
+    scale = bits.view(np.float32)
+    for i in range(x.size):
+        x[i] *= scale[i]
 
 
 @njit(**_OPTS)
 def _vtanh32(x, out, bits):
     for i in range(x.size):
-        out[i] = -_F_TWO * min(abs(x[i]), _F_TANH_MAX)
-    _vexp32(out, out, bits)
+        k, r = _reduce32(-_F_TWO * min(abs(x[i]), _F_TANH_MAX))   # tanh(9) is 1.0 in float32
+        out[i] = _expm1_poly32(r)
+        bits[i] = (np.int32(k) + np.int32(127)) << np.int32(23)
+    scale = bits.view(np.float32)
     for i in range(x.size):
-        y = -_F_TWO * abs(x[i])
-        q = G9 * y + G8
-        q = q * y + G7; q = q * y + G6; q = q * y + G5; q = q * y + G4      # noqa: E702
-        q = q * y + G3; q = q * y + G2; q = q * y + G1                      # noqa: E702
-        em1 = q * y
-        t = out[i]
-        small = y > -_F_SMALL * _F_TWO
-        r = (-em1 if small else _F_ONE - t) / ((_F_TWO + em1) if small else (_F_ONE + t))
-        out[i] = r if x[i] >= 0 else -r
+        s = scale[i]
+        e = s * out[i] + (s - _F_ONE)
+        t = -e / (_F_TWO + e)
+        out[i] = t if x[i] >= 0 else -t
 
 
+# ---- dtype dispatch -------------------------------------------------------------------------
 @overload(_vexp, jit_options=_OPTS)
-def _vexp_dispatch(x, out, bits):
-    return (lambda x, out, bits: _vexp32(x, out, bits)) if x.dtype == types.float32 else \
-        (lambda x, out, bits: _vexp64(x, out, bits))
+def _vexp_dispatch(x, bits):
+    return (lambda x, bits: _vexp32(x, bits)) if x.dtype == types.float32 else \
+        (lambda x, bits: _vexp64(x, bits))
 
 
 @overload(_vtanh, jit_options=_OPTS)
@@ -132,7 +158,8 @@ def _vtanh_dispatch(x, out, bits):
 @njit(cache=True, **_OPTS)
 def vexp(x, out, bits):
     """Compiled entry for tests: out = exp(x)."""
-    _vexp(x, out, bits)
+    out[:] = x
+    _vexp(out, bits)
 
 
 @njit(cache=True, **_OPTS)

@@ -26,7 +26,7 @@ def test_exp_within_ulps(dtype, max_ulps):
     assert ulps.max() <= max_ulps, ulps.max()
 
 
-@pytest.mark.parametrize("dtype,max_ulps", [(np.float64, 5.0), (np.float32, 3.0)])
+@pytest.mark.parametrize("dtype,max_ulps", [(np.float64, 3.0), (np.float32, 2.0)])
 def test_tanh_within_ulps_including_small_arguments(dtype, max_ulps):
     x = inputs(dtype, -25, 25)
     out, bits = np.empty_like(x), np.empty(x.size, INT[dtype])
