@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 
 from .config import FASTMATH
-from .vecmath import _vexp, _vtanh
+from .vecmath import _rsqrt, _vexp, _vtanh
 
 _jit = njit(cache=True, error_model="numpy", fastmath=set(FASTMATH), nogil=True)
 
@@ -146,15 +146,25 @@ def _forward_backward(U, W, V, b, c, ids, start, n, hprev,
 
 
 @_jit
-def _adagrad_dense(theta, G, g, eta, clip, eps):
-    """theta -= eta * clip(g) / sqrt(G + eps) after G += clip(g)^2, over a whole array."""
+def _adagrad_dense(theta, G, g, eta, clip, eps, best, save):
+    """theta -= eta * clip(g) / sqrt(G + eps) after G += clip(g)^2, over a whole array. With
+    save, best first receives theta's pre-update values (the best-model snapshot rides on
+    this pass instead of a separate copy over the same memory)."""
     th = theta.reshape(-1)
     gg = G.reshape(-1)
     gr = g.reshape(-1)
-    for i in range(th.size):
-        d = min(max(gr[i], -clip), clip)
-        gg[i] += d * d
-        th[i] -= eta * d / np.sqrt(gg[i] + eps)
+    if save:
+        bb = best.reshape(-1)
+        for i in range(th.size):
+            d = min(max(gr[i], -clip), clip)
+            gg[i] += d * d
+            bb[i] = th[i]
+            th[i] -= eta * d * _rsqrt(gg[i] + eps)
+    else:
+        for i in range(th.size):
+            d = min(max(gr[i], -clip), clip)
+            gg[i] += d * d
+            th[i] -= eta * d * _rsqrt(gg[i] + eps)
 
 
 @_jit
@@ -171,7 +181,7 @@ def _adagrad_columns(U, GU, dU, ids, start, n, mark, eta, clip, eps):
             for i in range(m):
                 d = min(max(dU[i, x], -clip), clip)
                 GU[i, x] += d * d
-                U[i, x] -= eta * d / np.sqrt(GU[i, x] + eps)
+                U[i, x] -= eta * d * _rsqrt(GU[i, x] + eps)
 
 
 @_jit
@@ -213,21 +223,18 @@ def _train_block(U, W, V, b, c, GU, GW, GV, Gb, Gc,
         fstate[0] = smooth
         loss_out[u] = loss
         smooth_out[u] = smooth
-        if smooth < fstate[1]:
+        save = smooth < fstate[1]
+        if save:
             fstate[1] = smooth
             istate[1] = u
             istate[2] = ids[start]
-            _copy(U, BU)
-            _copy(W, BW)
-            _copy(V, BV)
-            _copy(b, Bb)
-            _copy(c, Bc)
+            _copy(U, BU)             # the AdaGrad passes below save W, V, b, c
             _copy(hprev, best_h)
         _adagrad_columns(U, GU, dU, ids, start, n, mark, eta, clip, eps)
-        _adagrad_dense(W, GW, dW, eta, clip, eps)
-        _adagrad_dense(V, GV, dV, eta, clip, eps)
-        _adagrad_dense(b, Gb, db, eta, clip, eps)
-        _adagrad_dense(c, Gc, dc, eta, clip, eps)
+        _adagrad_dense(W, GW, dW, eta, clip, eps, BW, save)
+        _adagrad_dense(V, GV, dV, eta, clip, eps, BV, save)
+        _adagrad_dense(b, Gb, db, eta, clip, eps, Bb, save)
+        _adagrad_dense(c, Gc, dc, eta, clip, eps, Bc, save)
         for i in range(m):
             hprev[i] = H[n, i]
         istate[0] = u + 1

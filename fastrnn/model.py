@@ -103,7 +103,8 @@ def adagrad_update(params: dict, grads: dict, mem: dict, eta: float, clip: float
     """Kernel clip + AdaGrad over every parameter, in place (dense: any gradient)."""
     t = params["U"].dtype.type     # scalars in the parameters' dtype, as the training path
     for k in PARAM_NAMES:
-        kernels._adagrad_dense(params[k], mem[k], grads[k], t(eta), t(clip), t(eps))
+        kernels._adagrad_dense(params[k], mem[k], grads[k], t(eta), t(clip), t(eps),
+                                params[k], False)
 
 
 def sequence_loss(params: dict, ids: np.ndarray, resets: np.ndarray | None = None):

@@ -1,10 +1,10 @@
-"""The vectorised exp and tanh of fastrnn.vecmath against NumPy's, in ulps."""
+"""The vectorised exp, tanh and 1/sqrt of fastrnn.vecmath against NumPy's, in ulps."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from fastrnn.vecmath import vexp, vtanh
+from fastrnn.vecmath import rsqrt, vexp, vtanh
 
 INT = {np.float64: np.int64, np.float32: np.int32}
 
@@ -37,3 +37,16 @@ def test_tanh_within_ulps_including_small_arguments(dtype, max_ulps):
     assert ulps.max() <= max_ulps, ulps.max()
     assert np.all(np.sign(out[nz]) == np.sign(want[nz]))
     assert np.all(np.abs(out) <= 1)
+
+
+def test_rsqrt_within_ulps_over_adagrads_range():
+    """The AdaGrad step's 1/sqrt(G + eps): G + eps runs from eps = 1e-8 up to 25 per update."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate([10.0 ** rng.uniform(-8, 8, 100000), [1e-8, 0.5, 1.0, 2.0, 4.0, 2.5e7]])
+    for dtype, max_ulps in ((np.float64, 1.5), (np.float32, 1.0)):
+        xd = x.astype(dtype)
+        out = np.empty_like(xd)
+        rsqrt(xd, out)
+        want = 1 / np.sqrt(xd.astype(np.longdouble))
+        ulps = np.abs(out - want) / (want * np.finfo(dtype).eps)
+        assert ulps.max() <= max_ulps, (dtype, ulps.max())
