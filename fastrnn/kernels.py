@@ -26,16 +26,18 @@ _jit = njit(cache=True, error_model="numpy", fastmath=set(FASTMATH), nogil=True)
 
 
 @_jit
-def _matvec_add(W, h, U, x, b, out):
-    """out = W h + U[:, x] + b. Four rows at a time: four independent vector reductions per
-    pass over h amortise the horizontal sums (1.4x faster than one row at a time at m=100).
+def _matvec_add(W, h, UT, x, b, out):
+    """out = W h + U[:, x] + b, with U given transposed (UT[x] is U's column x). Four rows at a
+    time: four independent vector reductions per pass over h amortise the horizontal sums
+    (1.4x faster than one row at a time at m=100).
     Accumulators start from an array element so float32 stays float32."""
     m = W.shape[0]
     i = 0
     while i + 4 <= m:
         w0, w1, w2, w3 = W[i], W[i + 1], W[i + 2], W[i + 3]
-        s0, s1 = U[i, x] + b[i], U[i + 1, x] + b[i + 1]
-        s2, s3 = U[i + 2, x] + b[i + 2], U[i + 3, x] + b[i + 3]
+        u = UT[x]
+        s0, s1 = u[i] + b[i], u[i + 1] + b[i + 1]
+        s2, s3 = u[i + 2] + b[i + 2], u[i + 3] + b[i + 3]
         for j in range(h.size):
             hj = h[j]
             s0 += w0[j] * hj
@@ -45,7 +47,7 @@ def _matvec_add(W, h, U, x, b, out):
         out[i], out[i + 1], out[i + 2], out[i + 3] = s0, s1, s2, s3
         i += 4
     while i < m:
-        s = U[i, x] + b[i]
+        s = UT[x, i] + b[i]
         for j in range(h.size):
             s += W[i, j] * h[j]
         out[i] = s
@@ -72,12 +74,14 @@ def _matvec_t_add(W, d, out):
 
 
 @_jit
-def _forward_backward(U, W, V, b, c, ids, start, n, hprev,
-                      H, P, DH, dA, bits, dU, dW, dV, db, dc):
+def _forward_backward(UT, W, V, b, c, ids, start, n, hprev,
+                      H, P, DH, dA, bits, dUT, dW, dV, db, dc):
     """Loss of chunk X = ids[start:start+n], Y = ids[start+1:start+n+1] from hprev, and its
     gradients. H[0] = hprev, H[t+1] = h_t; H[n] is the new hidden state. P ends holding the
-    output gradient (p_t - onehot(y_t)). dU is only written in the columns of X (the others
-    stay whatever they were: the AdaGrad step reads only those columns). bits is integer
+    output gradient (p_t - onehot(y_t)). U and its gradient are passed transposed, (K, m): a
+    character's column of U is then a contiguous row, for the input term, the gradient and
+    AdaGrad alike. dUT is only written in the rows of X (the others stay whatever they were:
+    the AdaGrad step reads only those rows). bits is integer
     scratch of max(m, K) elements for the vectorised exp/tanh."""
     m = W.shape[0]
     K = V.shape[0]
@@ -85,7 +89,7 @@ def _forward_backward(U, W, V, b, c, ids, start, n, hprev,
         H[0, i] = hprev[i]
     # forward: a_t = W h_{t-1} + U x_t + b ; h_t = tanh(a_t)   (sequential; DH[t] holds a_t)
     for t in range(n):
-        _matvec_add(W, H[t], U, ids[start + t], b, DH[t])
+        _matvec_add(W, H[t], UT, ids[start + t], b, DH[t])
         _vtanh(DH[t], H[t + 1], bits[:m])
     Hs = H[1:n + 1]
     # logits of all steps at once: O = Hs V^T + c, then softmax rows in place
@@ -135,13 +139,13 @@ def _forward_backward(U, W, V, b, c, ids, start, n, hprev,
         for i in range(m):
             db[i] += dAn[t, i]
     for t in range(n):
-        x = ids[start + t]
+        du = dUT[ids[start + t]]
         for i in range(m):
-            dU[i, x] = 0.0
+            du[i] = 0.0
     for t in range(n):
-        x = ids[start + t]
+        du, da = dUT[ids[start + t]], dAn[t]
         for i in range(m):
-            dU[i, x] += dAn[t, i]
+            du[i] += da[i]
     return loss
 
 
@@ -168,20 +172,22 @@ def _adagrad_dense(theta, G, g, eta, clip, eps, best, save):
 
 
 @_jit
-def _adagrad_columns(U, GU, dU, ids, start, n, mark, eta, clip, eps):
-    """The AdaGrad step of U over the columns of X only: every other column has zero gradient,
-    for which AdaGrad changes nothing (G += 0, theta -= 0), so skipping them is exact."""
-    m = U.shape[0]
+def _adagrad_columns(UT, GUT, dUT, ids, start, n, mark, eta, clip, eps):
+    """The AdaGrad step of U (transposed, like its G and gradient) over the columns of X only:
+    every other column has zero gradient, for which AdaGrad changes nothing (G += 0,
+    theta -= 0), so skipping them is exact."""
+    m = UT.shape[1]
     for t in range(n):
         mark[ids[start + t]] = True
     for t in range(n):
         x = ids[start + t]
         if mark[x]:
             mark[x] = False
+            u, gu, du = UT[x], GUT[x], dUT[x]
             for i in range(m):
-                d = min(max(dU[i, x], -clip), clip)
-                GU[i, x] += d * d
-                U[i, x] -= eta * d * _rsqrt(GU[i, x] + eps)
+                d = min(max(du[i], -clip), clip)
+                gu[i] += d * d
+                u[i] -= eta * d * _rsqrt(gu[i] + eps)
 
 
 @_jit
@@ -195,12 +201,13 @@ def _copy(src, dst):
 
 
 @_jit
-def _train_block(U, W, V, b, c, GU, GW, GV, Gb, Gc,
+def _train_block(UT, W, V, b, c, GUT, GW, GV, Gb, Gc,
                  ids, starts, lengths, resets, k0, k1, eta, clip, eps,
-                 H, P, DH, dA, bits, mark, dU, dW, dV, db, dc,
-                 hprev, BU, BW, BV, Bb, Bc, best_h, fstate, istate, loss_out, smooth_out):
+                 H, P, DH, dA, bits, mark, dUT, dW, dV, db, dc,
+                 hprev, BUT, BW, BV, Bb, Bc, best_h, fstate, istate, loss_out, smooth_out):
     """Train on chunks k0..k1-1 of the epoch schedule, one AdaGrad update each.
 
+    U, its G, gradient and best copy are transposed, (K, m), as in _forward_backward.
     fstate = [smooth_loss, best_smooth_loss]; istate = [update, best_update, best_x0].
     Per update u: loss_out[u], smooth_out[u]. When the smooth loss reaches a new minimum the
     pre-update parameters, the chunk's starting hidden state and first character become the
@@ -214,8 +221,8 @@ def _train_block(U, W, V, b, c, GU, GW, GV, Gb, Gc,
                 hprev[i] = 0.0
         start = starts[k]
         n = lengths[k]
-        loss = _forward_backward(U, W, V, b, c, ids, start, n, hprev,
-                                 H, P, DH, dA, bits, dU, dW, dV, db, dc)
+        loss = _forward_backward(UT, W, V, b, c, ids, start, n, hprev,
+                                 H, P, DH, dA, bits, dUT, dW, dV, db, dc)
         if not np.isfinite(loss):
             return k - k0
         u = istate[0]
@@ -228,9 +235,9 @@ def _train_block(U, W, V, b, c, GU, GW, GV, Gb, Gc,
             fstate[1] = smooth
             istate[1] = u
             istate[2] = ids[start]
-            _copy(U, BU)             # the AdaGrad passes below save W, V, b, c
+            _copy(UT, BUT)           # the AdaGrad passes below save W, V, b, c
             _copy(hprev, best_h)
-        _adagrad_columns(U, GU, dU, ids, start, n, mark, eta, clip, eps)
+        _adagrad_columns(UT, GUT, dUT, ids, start, n, mark, eta, clip, eps)
         _adagrad_dense(W, GW, dW, eta, clip, eps, BW, save)
         _adagrad_dense(V, GV, dV, eta, clip, eps, BV, save)
         _adagrad_dense(b, Gb, db, eta, clip, eps, Bb, save)

@@ -75,6 +75,12 @@ class Workspace:
                    mark=np.zeros(vocab_size, np.bool_), grads=grads)
 
 
+def transposed(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of a.T: the training kernels keep U as (K, m), so that the column
+    of U a character selects is one contiguous row (input term, gradient and AdaGrad)."""
+    return np.ascontiguousarray(a.T)
+
+
 def loss_and_grads(params: dict, xs, ys, hprev, ws: Workspace | None = None):
     """Kernel forward/backward of one chunk: (loss, grads (fresh copies), new hidden state).
 
@@ -91,11 +97,12 @@ def loss_and_grads(params: dict, xs, ys, hprev, ws: Workspace | None = None):
         raise FastrnnError("chunk: ys must be xs shifted by one character")
     ws = ws or Workspace.allocate(K, m, n, dtype)
     g = ws.grads
-    g["U"][:] = 0
-    loss = kernels._forward_backward(params["U"], params["W"], params["V"], params["b"],
-                                     params["c"], ids, 0, n, np.asarray(hprev, dtype),
-                                     ws.H, ws.P, ws.DH, ws.dA, ws.bits,
-                                     g["U"], g["W"], g["V"], g["b"], g["c"])
+    dUT = np.zeros((K, m), dtype)                 # the kernels take U transposed
+    loss = kernels._forward_backward(transposed(params["U"]), params["W"], params["V"],
+                                     params["b"], params["c"], ids, 0, n,
+                                     np.asarray(hprev, dtype), ws.H, ws.P, ws.DH, ws.dA,
+                                     ws.bits, dUT, g["W"], g["V"], g["b"], g["c"])
+    g["U"][...] = dUT.T
     return float(loss), {k: v.copy() for k, v in g.items()}, ws.H[n].copy()
 
 

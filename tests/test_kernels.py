@@ -115,8 +115,9 @@ def test_training_block_matches_reference_loop_step_by_step():
     assert starts.size == 11
     rp = {k: v.copy() for k, v in state.params.items()}
     rm = {k: np.zeros_like(v) for k, v in rp.items()}
-    hprev, e, smooth, losses = np.zeros(m), 0, None, []
+    hprev, e, smooth, losses, before = np.zeros(m), 0, None, [], []
     for u in range(30):
+        before.append({k: v.copy() for k, v in state.params.items()})
         cfg.max_updates = u + 1
         train(state, corpus)
         if e + tau + 1 > ids.size:
@@ -140,6 +141,8 @@ def test_training_block_matches_reference_loop_step_by_step():
     assert state.epoch == 2 and state.chunk == 8          # 30 = 11 + 11 + 8
     assert state.best_smooth == min(state.smooth_history[:30])
     assert state.best_update == int(np.argmin(state.smooth_history[:30]))
+    for k in PARAM_NAMES:       # the best model is the parameters before the best update
+        assert np.array_equal(state.best[k], before[state.best_update][k]), k
 
 
 def test_sequence_loss_matches_reference():
