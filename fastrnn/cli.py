@@ -230,7 +230,7 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, **opts
     if not quiet:
         click.echo(f"compiling kernels ({cfg.dtype}, cached after the first run)...", err=True)
     t0 = time.perf_counter()
-    warmup(cfg.dtype)
+    warmup(cfg.dtype, validation=val is not None)
     if not quiet:
         click.echo(f"ready in {time.perf_counter() - t0:.1f} s", err=True)
 

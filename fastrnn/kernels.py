@@ -23,9 +23,12 @@ from .config import FASTMATH
 from .vecmath import _rsqrt, _vexp, _vtanh
 
 _jit = njit(cache=True, error_model="numpy", fastmath=set(FASTMATH), nogil=True)
+# Helpers of the training kernel are inlined at Numba's IR level: LLVM inlines them anyway, and
+# compiling each on its own first cost ~0.3 s of cold start apiece.
+_jit_inline = njit(error_model="numpy", fastmath=set(FASTMATH), nogil=True, inline="always")
 
 
-@_jit
+@_jit_inline
 def _matvec_add(W, h, UT, x, b, out):
     """out = W h + U[:, x] + b, with U given transposed (UT[x] is U's column x). Four rows at a
     time: four independent vector reductions per pass over h amortise the horizontal sums
@@ -54,7 +57,7 @@ def _matvec_add(W, h, UT, x, b, out):
         i += 1
 
 
-@_jit
+@_jit_inline
 def _matvec_t_add(W, d, out):
     """out += W^T d, as row-axpys four rows at a time (no horizontal sums, a quarter of the
     loads and stores of out)."""
@@ -73,7 +76,7 @@ def _matvec_t_add(W, d, out):
         i += 1
 
 
-@_jit
+@_jit_inline
 def _forward_backward(UT, W, V, b, c, ids, start, n, hprev,
                       H, P, DH, dA, bits, dUT, dW, dV, db, dc):
     """Loss of chunk X = ids[start:start+n], Y = ids[start+1:start+n+1] from hprev, and its
@@ -171,7 +174,7 @@ def _adagrad_dense(theta, G, g, eta, clip, eps, best, save):
             th[i] -= eta * d * _rsqrt(gg[i] + eps)
 
 
-@_jit
+@_jit_inline
 def _adagrad_columns(UT, GUT, dUT, ids, start, n, mark, eta, clip, eps):
     """The AdaGrad step of U (transposed, like its G and gradient) over the columns of X only:
     every other column has zero gradient, for which AdaGrad changes nothing (G += 0,
@@ -190,7 +193,7 @@ def _adagrad_columns(UT, GUT, dUT, ids, start, n, mark, eta, clip, eps):
                 u[i] -= eta * d * _rsqrt(gu[i] + eps)
 
 
-@_jit
+@_jit_inline
 def _copy(src, dst):
     """dst[...] = src for C-contiguous arrays; a flat loop is 2-3x faster than Numba's slice
     assignment, and the best model is copied on most updates early in training."""
@@ -236,10 +239,14 @@ def _train_block(UT, W, V, b, c, GUT, GW, GV, Gb, Gc,
             istate[1] = u
             istate[2] = ids[start]
             _copy(UT, BUT)           # the AdaGrad passes below save W, V, b, c
-            _copy(hprev, best_h)
+            for i in range(m):
+                best_h[i] = hprev[i]
         _adagrad_columns(UT, GUT, dUT, ids, start, n, mark, eta, clip, eps)
-        _adagrad_dense(W, GW, dW, eta, clip, eps, BW, save)
-        _adagrad_dense(V, GV, dV, eta, clip, eps, BV, save)
+        # flat views: one compiled specialisation of _adagrad_dense instead of two (1-D, 2-D)
+        _adagrad_dense(W.reshape(-1), GW.reshape(-1), dW.reshape(-1), eta, clip, eps,
+                       BW.reshape(-1), save)
+        _adagrad_dense(V.reshape(-1), GV.reshape(-1), dV.reshape(-1), eta, clip, eps,
+                       BV.reshape(-1), save)
         _adagrad_dense(b, Gb, db, eta, clip, eps, Bb, save)
         _adagrad_dense(c, Gc, dc, eta, clip, eps, Bc, save)
         for i in range(m):
@@ -262,58 +269,87 @@ def _step_hidden(U, W, b, h, x, a):
 
 
 @_jit
-def _sample(U, W, V, b, c, x0, temperature, top_p, uniforms, h, a, p, out):
-    """Draw len(out) characters: each next id from softmax((V h + c) / temperature), h carried
-    in place. temperature 0 is argmax; top_p < 1 keeps the smallest most-likely set of mass
-    >= top_p. uniforms[i] in [0, 1) decides draw i (inverse CDF), so the caller's RNG decides."""
+def _logits(V, c, h, p):
+    """p = V h + c; returns argmax p (the first, like np.argmax) and max p."""
     K = V.shape[0]
-    m = W.shape[0]
+    m = V.shape[1]
+    best = 0
+    mx = -np.inf
+    for k in range(K):
+        s = c[k]
+        for j in range(m):
+            s += V[k, j] * h[j]
+        p[k] = s
+        if s > mx:
+            mx = s
+            best = k
+    return best, mx
+
+
+@_jit
+def _softmax_t(p, mx, temperature):
+    """p <- softmax(p / temperature) in place, given mx = max p."""
+    tot = 0.0
+    for k in range(p.size):
+        p[k] = np.exp((p[k] - mx) / temperature)
+        tot += p[k]
+    for k in range(p.size):
+        p[k] /= tot
+
+
+@_jit
+def _sample(U, W, V, b, c, x0, temperature, uniforms, h, a, p, out):
+    """Draw len(out) characters: each next id from softmax((V h + c) / temperature), h carried
+    in place. temperature 0 is argmax. uniforms[i] in [0, 1) decides draw i (inverse CDF), so
+    the caller's RNG decides."""
+    K = V.shape[0]
     x = x0
     for step in range(out.size):
         _step_hidden(U, W, b, h, x, a)
-        mx = -np.inf
-        for k in range(K):
-            s = c[k]
-            for j in range(m):
-                s += V[k, j] * h[j]
-            p[k] = s
-            if s > mx:
-                mx = s
+        best, mx = _logits(V, c, h, p)
         if temperature == 0.0:
-            x = np.argmax(p)
+            x = best
         else:
-            tot = 0.0
-            for k in range(K):
-                p[k] = np.exp((p[k] - mx) / temperature)
-                tot += p[k]
-            for k in range(K):
-                p[k] /= tot
+            _softmax_t(p, mx, temperature)
             r = uniforms[step]
-            if top_p < 1.0:
-                order = np.argsort(-p)
-                mass = 0.0
-                keep = K
-                for r_ in range(K):
-                    mass += p[order[r_]]
-                    if mass >= top_p:
-                        keep = r_ + 1
-                        break
-                r *= mass                # draw inside the kept mass
-                x = order[keep - 1]
-                acc = 0.0
-                for r_ in range(keep):
-                    acc += p[order[r_]]
-                    if r < acc:
-                        x = order[r_]
-                        break
-            else:
-                x = K - 1
-                acc = 0.0
-                for k in range(K):
-                    acc += p[k]
-                    if r < acc:
-                        x = k
-                        break
+            x = K - 1
+            acc = 0.0
+            for k in range(K):
+                acc += p[k]
+                if r < acc:
+                    x = k
+                    break
+        out[step] = x
+
+
+@_jit
+def _sample_top_p(U, W, V, b, c, x0, temperature, top_p, uniforms, h, a, p, out):
+    """_sample restricted to the smallest most-likely set of mass >= top_p (nucleus sampling,
+    temperature > 0). A kernel of its own: np.argsort costs ~1.3 s of compile time, which
+    training (always top_p = 1) need not pay."""
+    K = V.shape[0]
+    x = x0
+    for step in range(out.size):
+        _step_hidden(U, W, b, h, x, a)
+        best, mx = _logits(V, c, h, p)
+        _softmax_t(p, mx, temperature)
+        r = uniforms[step]
+        order = np.argsort(-p)
+        mass = 0.0
+        keep = K
+        for r_ in range(K):
+            mass += p[order[r_]]
+            if mass >= top_p:
+                keep = r_ + 1
+                break
+        r *= mass                # draw inside the kept mass
+        x = order[keep - 1]
+        acc = 0.0
+        for r_ in range(keep):
+            acc += p[order[r_]]
+            if r < acc:
+                x = order[r_]
+                break
         out[step] = x
 
 
@@ -332,14 +368,7 @@ def _sequence_loss(U, W, V, b, c, ids, resets, h, a, o, counts):
                 h[i] = 0.0
             continue
         _step_hidden(U, W, b, h, ids[t], a)
-        mx = -np.inf
-        for k in range(K):
-            s = c[k]
-            for j in range(m):
-                s += V[k, j] * h[j]
-            o[k] = s
-            if s > mx:
-                mx = s
+        _, mx = _logits(V, c, h, o)
         tot = 0.0
         for k in range(K):
             tot += np.exp(o[k] - mx)

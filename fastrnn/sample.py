@@ -40,8 +40,12 @@ def stream_ids(params: dict, h: np.ndarray, x0: int, n: int, rng: np.random.Gene
     x, left = int(x0), n
     while left > 0:
         out = np.zeros(min(STREAM_PIECE, left), np.int64)
-        kernels._sample(U, W, V, b, c, x, float(temperature), float(top_p),
-                        rng.random(out.size), h, a, p, out)
+        uniforms = rng.random(out.size)
+        if top_p < 1 and temperature > 0:
+            kernels._sample_top_p(U, W, V, b, c, x, float(temperature), float(top_p),
+                                  uniforms, h, a, p, out)
+        else:
+            kernels._sample(U, W, V, b, c, x, float(temperature), uniforms, h, a, p, out)
         x = int(out[-1])
         left -= out.size
         yield out

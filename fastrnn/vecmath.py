@@ -143,13 +143,13 @@ def _vtanh32(x, out, bits):
 
 
 # ---- dtype dispatch -------------------------------------------------------------------------
-@overload(_vexp, jit_options=_OPTS)
+@overload(_vexp, jit_options=_OPTS, inline="always")
 def _vexp_dispatch(x, bits):
     return (lambda x, bits: _vexp32(x, bits)) if x.dtype == types.float32 else \
         (lambda x, bits: _vexp64(x, bits))
 
 
-@overload(_vtanh, jit_options=_OPTS)
+@overload(_vtanh, jit_options=_OPTS, inline="always")
 def _vtanh_dispatch(x, out, bits):
     return (lambda x, out, bits: _vtanh32(x, out, bits)) if x.dtype == types.float32 else \
         (lambda x, out, bits: _vtanh64(x, out, bits))
@@ -190,7 +190,7 @@ def _rsqrt32(x):
     return _F_ONE / np.sqrt(x)
 
 
-@overload(_rsqrt, jit_options=_INLINE)
+@overload(_rsqrt, jit_options=_OPTS, inline="always")
 def _rsqrt_dispatch(x):
     return (lambda x: _rsqrt32(x)) if x == types.float32 else (lambda x: _rsqrt64(x))
 
