@@ -153,3 +153,20 @@ def test_sequence_loss_matches_reference():
     want = reference.loss_only(params, ids[:-1], ids[1:], np.zeros(16))
     assert count == 299
     assert_close(total, want, RTOL, "sequence loss")
+
+
+def test_sampling_kernels_agree_at_their_limits():
+    """Nucleus sampling with a vanishing top-p keeps only the most likely character, so it must
+    reproduce argmax (temperature 0) exactly; and plain sampling at a vanishing temperature
+    converges to argmax too. The two sampling kernels share nothing but the hidden step."""
+    from fastrnn.sample import sample_ids
+
+    rng = np.random.default_rng(8)
+    params, _, hprev = random_state(rng, 30, 20)
+    params = {k: v * 20 for k, v in params.items()}      # peaked, distinct probabilities
+    greedy = sample_ids(params, hprev, 3, 300, np.random.default_rng(0), temperature=0)
+    nucleus = sample_ids(params, hprev, 3, 300, np.random.default_rng(0), top_p=1e-12)
+    cold = sample_ids(params, hprev, 3, 300, np.random.default_rng(0), temperature=1e-6)
+    assert np.array_equal(nucleus, greedy)
+    assert np.array_equal(cold, greedy)
+    assert len(set(greedy.tolist())) > 1                  # not a degenerate constant text
