@@ -166,12 +166,12 @@ def _adagrad_dense(theta, G, g, eta, clip, eps, best, save):
             d = min(max(gr[i], -clip), clip)
             gg[i] += d * d
             bb[i] = th[i]
-            th[i] -= eta * d * _rsqrt(gg[i] + eps)
+            th[i] -= eta * d * _rsqrt(gg[i] + eps, gg)
     else:
         for i in range(th.size):
             d = min(max(gr[i], -clip), clip)
             gg[i] += d * d
-            th[i] -= eta * d * _rsqrt(gg[i] + eps)
+            th[i] -= eta * d * _rsqrt(gg[i] + eps, gg)
 
 
 @_jit_inline
@@ -190,7 +190,7 @@ def _adagrad_columns(UT, GUT, dUT, ids, start, n, mark, eta, clip, eps):
             for i in range(m):
                 d = min(max(du[i], -clip), clip)
                 gu[i] += d * d
-                u[i] -= eta * d * _rsqrt(gu[i] + eps)
+                u[i] -= eta * d * _rsqrt(gu[i] + eps, gu)
 
 
 @_jit_inline
