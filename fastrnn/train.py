@@ -16,7 +16,8 @@ from . import kernels
 from .config import TrainConfig
 from .data import Corpus, chunk_schedule, decode
 from .errors import FastrnnError
-from .model import PARAM_NAMES, Workspace, init_params, sequence_loss, transposed
+from .model import (PARAM_NAMES, Workspace, aligned_copy, aligned_zeros, init_params,
+                    sequence_loss, transposed)
 from .sample import sample_ids
 
 PROGRESS_EVERY = 500     # updates per compiled block at most: keeps Ctrl-C and progress prompt
@@ -154,11 +155,14 @@ def train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None = None,
     # AdaGrad scalars in the parameters' dtype, so float32 updates run in float32 SIMD lanes
     eta, clip, eps = (dtype.type(v) for v in (cfg.eta, cfg.clip, cfg.eps))
     gr = ws.grads
-    # U, its G, its gradient and its best copy as (K, m) working arrays for the kernels
-    # (see kernels._forward_backward); copied back to the state's (m, K) arrays after every
-    # block, 3 x K x m elements per <= PROGRESS_EVERY updates.
+    # The kernels work on aligned copies of the parameters, their G and the best model (see
+    # model.aligned_zeros), with U, its G and best copy transposed to (K, m) (see
+    # kernels._forward_backward). They are copied back to the state's arrays after every
+    # block: 3 x 23k elements per <= PROGRESS_EVERY updates at m=100.
     UT, GUT, BUT = transposed(p["U"]), transposed(g["U"]), transposed(state.best["U"])
-    dUT = np.zeros_like(UT)
+    dUT = aligned_zeros(UT.shape, dtype)
+    rest = PARAM_NAMES[1:]
+    wp, wg, wb = ({k: aligned_copy(d[k]) for k in rest} for d in (p, g, state.best))
     fstate = np.array([state.smooth_loss, state.best_smooth], np.float64)
     istate = np.array([state.update, state.best_update, state.best_x0], np.int64)
     rng = np.random.default_rng()
@@ -185,12 +189,14 @@ def train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None = None,
                       _next_multiple(u, cfg.eval_every) if val is not None else total)
         k1 = k0 + (stop_at - u)
         done = kernels._train_block(
-            UT, p["W"], p["V"], p["b"], p["c"], GUT, g["W"], g["V"], g["b"], g["c"],
+            UT, *(wp[k] for k in rest), GUT, *(wg[k] for k in rest),
             corpus.ids, starts, lengths, resets, k0, k1, eta, clip, eps,
-            ws.H, ws.P, ws.DH, ws.dA, ws.bits, ws.mark, dUT, gr["W"], gr["V"], gr["b"], gr["c"],
-            state.hprev, BUT, *(state.best[k] for k in PARAM_NAMES[1:]), state.best_hprev,
+            ws.H, ws.P, ws.DH, ws.dA, ws.bits, ws.mark, dUT, *(gr[k] for k in rest),
+            state.hprev, BUT, *(wb[k] for k in rest), state.best_hprev,
             fstate, istate, state.loss_history, state.smooth_history)
         p["U"][...], g["U"][...], state.best["U"][...] = UT.T, GUT.T, BUT.T
+        for k in rest:
+            p[k][...], g[k][...], state.best[k][...] = wp[k], wg[k], wb[k]
         state.update, state.chunk = int(istate[0]), k0 + int(done)
         state.smooth_loss, state.best_smooth = float(fstate[0]), float(fstate[1])
         state.best_update, state.best_x0 = int(istate[1]), int(istate[2])
