@@ -10,6 +10,9 @@ Why the code looks the way it does:
   over all steps of the chunk at once, done by BLAS (np.dot with an out array).
 - error_model="numpy" stops Numba from inserting division-by-zero checks that block SIMD.
 - fastmath is config.FASTMATH (reassociation + FMA only), never 'nnan'/'ninf'.
+- U (with its G, gradient and best copy) is passed transposed, (K, m): the column a character
+  selects is then one contiguous row (strided, it cost ~18 us of a ~112 us update).
+- Callers pass 64-byte aligned arrays (fastrnn.model.aligned_zeros); see there for why.
 - tanh and the softmax exp use fastrnn.vecmath's branch-free loops (~2 ulp), which vectorise;
   libm's, one call per element, were a third of an update. Sampling and evaluation keep
   np.tanh/np.exp: they are not the hot path.
