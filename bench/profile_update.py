@@ -36,7 +36,7 @@ def _fwd_bwd(R, a):
 @_JIT
 def _matvec_forward(R, a):
     UT, W, V, b, c, ids, H, P, DH, dA, bits, dUT, dW, dV, db, dc, GUT, GW, GV, mark, h, s = a
-    for r in range(R):
+    for _ in range(R):
         for t in range(25):
             k._matvec_add(W, H[t], UT, ids[t], b, DH[t])
 
@@ -44,7 +44,7 @@ def _matvec_forward(R, a):
 @_JIT
 def _matvec_backward(R, a):
     UT, W, V, b, c, ids, H, P, DH, dA, bits, dUT, dW, dV, db, dc, GUT, GW, GV, mark, h, s = a
-    for r in range(R):
+    for _ in range(R):
         for t in range(24, 0, -1):
             k._matvec_t_add(W, dA[t], DH[t - 1])
 
@@ -53,7 +53,7 @@ def _matvec_backward(R, a):
 def _tanh(R, a):
     UT, W, V, b, c, ids, H, P, DH, dA, bits, dUT, dW, dV, db, dc, GUT, GW, GV, mark, h, s = a
     m = W.shape[0]
-    for r in range(R):
+    for _ in range(R):
         for t in range(25):
             _vtanh(DH[t], H[t + 1], bits[:m])
 
@@ -61,7 +61,7 @@ def _tanh(R, a):
 @_JIT
 def _softmax_exp(R, a):
     UT, W, V, b, c, ids, H, P, DH, dA, bits, dUT, dW, dV, db, dc, GUT, GW, GV, mark, h, s = a
-    for r in range(R):
+    for _ in range(R):
         for t in range(25):
             for j in range(P.shape[1]):
                 P[t, j] = -0.01 * j          # keep the inputs in range: exp runs in place
@@ -71,7 +71,7 @@ def _softmax_exp(R, a):
 @_JIT
 def _blas(R, a):
     UT, W, V, b, c, ids, H, P, DH, dA, bits, dUT, dW, dV, db, dc, GUT, GW, GV, mark, h, s = a
-    for r in range(R):
+    for _ in range(R):
         np.dot(H[1:], V.T, P)
         np.dot(P.T, H[1:], dV)
         np.dot(P, V, DH)
@@ -93,7 +93,7 @@ def _adagrad(R, a):
 @_JIT
 def _best_copy(R, a):
     UT, W, V, b, c, ids, H, P, DH, dA, bits, dUT, dW, dV, db, dc, GUT, GW, GV, mark, h, s = a
-    for r in range(R):
+    for _ in range(R):
         k._copy(UT, dUT)
         k._copy(W, dW)
         k._copy(V, dV)

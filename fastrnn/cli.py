@@ -262,7 +262,8 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, **opts
     if not quiet:
         secs = state.wall_time - w0
         speed = cfg.seq_length * (state.update - u0) / max(secs, 1e-9)
-        click.echo(f"done: {state.update:,} updates ({state.epoch} epoch{'' if state.epoch == 1 else 's'}) in {secs:.1f} s, "
+        epochs = f"{state.epoch} epoch{'' if state.epoch == 1 else 's'}"
+        click.echo(f"done: {state.update:,} updates ({epochs}) in {secs:.1f} s, "
                    f"{speed:,.0f} chars/s; smooth loss {state.smooth_loss:.3f}, best "
                    f"{state.best_smooth:.3f} at update {state.best_update:,}; checkpoint: {out}",
                    err=True)
@@ -505,6 +506,9 @@ def report(checkpoint_path, text, out, overwrite, sample_length, seed, temperatu
 
 
 def main():
+    from .threads import pin_process
+
+    pin_process()      # every command's BLAS runs on the engine's thread count
     cli(prog_name="fastrnn")
 
 

@@ -19,6 +19,7 @@ from .errors import FastrnnError
 from .model import (PARAM_NAMES, Workspace, aligned_copy, aligned_zeros, init_params,
                     sequence_loss, transposed)
 from .sample import sample_ids
+from .threads import engine_threads
 
 PROGRESS_EVERY = 500     # updates per compiled block at most: keeps Ctrl-C and progress prompt
 # Divergence guard: training stops when a chunk's loss is NaN or inf, or when the smooth loss
@@ -125,8 +126,15 @@ def train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None = None,
     """Train until config.epochs epochs or config.max_updates updates in total are done.
 
     Both limits count from the start of the run, so resuming with the same options finishes
-    the original plan. Returns the same (updated) state.
+    the original plan. Returns the same (updated) state. BLAS runs on the engine's thread
+    count for the duration of the call (fastrnn.threads), whatever the caller's setting.
     """
+    with engine_threads():
+        return _train(state, corpus, callbacks, val)
+
+
+def _train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None,
+           val: Corpus | None) -> TrainState:
     cb = callbacks or Callbacks()
     cfg = state.config
     if corpus.vocab != state.vocab:

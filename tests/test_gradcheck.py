@@ -27,8 +27,8 @@ def test_gradcheck_catches_a_wrong_gradient():
         total = {k: np.zeros_like(v) for k, v in params.items()}
         loss, h = 0.0, hprev
         for t in range(len(xs)):
-            l, g, hn = loss_and_grads(params, xs[t:t + 1], ys[t:t + 1], h)
-            loss += l
+            step_loss, g, hn = loss_and_grads(params, xs[t:t + 1], ys[t:t + 1], h)
+            loss += step_loss
             for k in total:
                 total[k] += g[k]
             h = hn
