@@ -385,7 +385,7 @@ def info(checkpoint_path, as_json):
     import json
 
     from .checkpoint import load_state
-    from .inspect import format_info, summary
+    from .runinfo import format_info, summary
 
     s = summary(load_state(checkpoint_path), checkpoint_path)
     click.echo(json.dumps(s, indent=2) if as_json else format_info(s))
@@ -399,7 +399,7 @@ def evolution(checkpoint_path, every):
     """The text evolution of CHECKPOINT's run: each sample logged during training, with its
     update number and smooth loss."""
     from .checkpoint import load_state
-    from .inspect import format_evolution
+    from .runinfo import format_evolution
 
     click.echo(format_evolution(load_state(checkpoint_path), every))
 
@@ -424,7 +424,7 @@ def eval_cmd(checkpoint_path, text, best, encoding, json_field, as_json):
     import json
 
     from .checkpoint import load
-    from .inspect import evaluate, format_eval, read_documents
+    from .evaluate import evaluate, format_eval, read_documents
 
     model = load(checkpoint_path, "best" if best else "latest")
     state = model.state

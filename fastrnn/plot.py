@@ -16,7 +16,7 @@ import numpy as np
 from .config import PlotConfig
 from .errors import FastrnnError
 from .paths import check_parent_writable
-from .inspect import epoch_boundaries, epochs_text, updates_per_epoch
+from .runinfo import epoch_boundaries, epochs_done, epochs_text, updates_per_epoch
 from .train import TrainState
 
 _P = PlotConfig()
@@ -27,8 +27,7 @@ MAX_EPOCH_LINES = 30                   # epoch boundaries drawn as lines up to t
 def title(state: TrainState) -> str:
     """Corpus and hyper-parameters, two lines."""
     cfg = state.config
-    per = updates_per_epoch(state)
-    epochs = state.update / per if per else state.epoch
+    epochs = epochs_done(state)
     return (f"{state.corpus_name}: {state.corpus_chars:,} training chars, K={len(state.vocab)}\n"
             f"m={cfg.hidden}, \u03c4={cfg.seq_length}, \u03b7={cfg.eta:g}, \u03c3={cfg.sig:g}, "
             f"clip={cfg.clip:g}, seed={cfg.seed}, {cfg.dtype}; "

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from .config import GradcheckConfig, ReportConfig
 from .errors import FastrnnError
-from .inspect import (bits, checkpoint_fastrnn_version, duration, epoch_boundaries, epochs_text,
-                      n_params, updates_per_epoch)
+from .runinfo import (bits, checkpoint_fastrnn_version, duration, epoch_boundaries, epochs_done,
+                      epochs_text, n_params, updates_per_epoch)
 
 _R = ReportConfig()
 REPORT_NAME = "report.md"
@@ -233,7 +233,7 @@ def write_report(path: str, out: str, opts: ReportOptions | None = None, *,
     save_loss_plot(state, plot_path, overwrite=True)
     log(f"sampling {opts.sample_length} characters from the best model ...")
     sample_text, sample_secs = _sample_section(path, state, opts)
-    epochs = state.update / per if per else state.epoch
+    epochs = epochs_done(state)
     held = (f"; the last {cfg.val_frac:.1%} of the text held out for validation"
             if cfg.val_frac > 0 else "")
     hp = _md_table(["hyper-parameter", "value"], [

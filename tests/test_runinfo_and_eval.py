@@ -12,7 +12,8 @@ import pytest
 from fastrnn import __version__, reference
 from fastrnn.checkpoint import load, load_state
 from fastrnn.data import builtin_text, chunk_schedule, read_corpus, split_validation
-from fastrnn.inspect import evaluate, updates_per_epoch
+from fastrnn.evaluate import evaluate
+from fastrnn.runinfo import updates_per_epoch
 
 from .conftest import PASSAGE
 from .clitools import one_line_error, run

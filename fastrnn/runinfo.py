@@ -1,5 +1,5 @@
-"""Looking into a checkpoint: its summary (`info`), its logged samples (`evolution`), and the
-loss of any text under its model (`eval`), as plain text the CLI prints.
+"""Facts about a run, read from its checkpoint's state: its summary (`info`), epochs, the
+samples logged during training (`evolution`), as numbers and as the text the CLI prints.
 
 Losses of training updates are sums over a chunk of seq_length characters (nats); divided by
 seq_length they are per character, like the validation loss and `eval`. Bits are nats / ln 2
@@ -8,13 +8,10 @@ and the perplexity is exp(nats per character).
 from __future__ import annotations
 
 import math
-import os
 import textwrap
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import FastrnnError
 from .train import TrainState
 
 LN2 = math.log(2.0)
@@ -64,6 +61,12 @@ def updates_per_epoch(state: TrainState) -> int | None:
     return None
 
 
+def epochs_done(state: TrainState) -> float:
+    """Epochs of training done, fractional within an epoch when the epoch length is known."""
+    per = updates_per_epoch(state)
+    return state.update / per if per else float(state.epoch)
+
+
 def epoch_boundaries(state: TrainState) -> list[int]:
     """Update numbers at which epoch 2, 3, ... started (within the logged history)."""
     per = updates_per_epoch(state)
@@ -100,7 +103,7 @@ def summary(state: TrainState, path: str) -> dict:
         "updates": state.update,
         "updates_per_epoch": per,
         "epochs_completed": state.epoch,
-        "epochs": state.update / per if per else float(state.epoch),
+        "epochs": epochs_done(state),
         "wall_time_s": state.wall_time,
         "chars_per_s": tau * state.update / state.wall_time if state.wall_time > 0 else None,
         "latest_smooth_loss": _or_none(state.smooth_loss),
@@ -181,113 +184,3 @@ def format_evolution(state: TrainState, every: int = 0) -> str:
     tau = state.config.seq_length
     return "\n\n".join(f"--- update {u:,}, smooth loss {s:.3f} ({s / tau:.4f} nats/char)\n{t}"
                        for u, s, t in samples)
-
-
-# ------------------------------------------------------------------------------------- eval
-@dataclass
-class EvalResult:
-    """Loss of a text under a model. Characters outside the vocabulary are skipped, counted."""
-
-    n_chars: int                   # characters in the text (all documents)
-    predictions: int               # characters predicted (known, not a document's first)
-    total_nats: float              # summed -log p of the predicted characters
-    unknown: dict = field(default_factory=dict)   # character -> count, outside the vocabulary
-
-    @property
-    def n_unknown(self) -> int:
-        return int(sum(self.unknown.values()))
-
-    @property
-    def nats(self) -> float:
-        return self.total_nats / self.predictions
-
-    @property
-    def bits(self) -> float:
-        return bits(self.nats)
-
-    @property
-    def perplexity(self) -> float:
-        return math.exp(self.nats)
-
-
-def read_documents(text: str, *, encoding: str = "utf-8", json_field: str | None = None,
-                   config=None) -> tuple[str, list[str]]:
-    """(name, documents) of TEXT: a file, '-' for stdin, or 'builtin:python-docs'.
-
-    JSON records (a .json file or json_field) become documents as in training: one per record
-    if config.reset_per_record, else joined with config.record_separator."""
-    from .data import BUILTIN_NAME, _read_text, builtin_text, read_corpus
-
-    if text == BUILTIN_NAME:
-        return BUILTIN_NAME, [builtin_text()]
-    if text == "-":
-        import sys
-
-        raw = sys.stdin.buffer.read()
-        try:
-            return "<stdin>", [raw.decode(encoding)]
-        except UnicodeDecodeError as exc:
-            raise FastrnnError(f"stdin is not valid {encoding} (byte {exc.start}); "
-                               "pass --encoding") from None
-        except LookupError:
-            raise FastrnnError(f"unknown encoding: {encoding}") from None
-    if json_field is not None or text.lower().endswith(".json"):
-        per_record = bool(config and config.reset_per_record)
-        sep = config.record_separator if config else "\n"
-        corpus = read_corpus(text, encoding=encoding, json_field=json_field,
-                             reset_per_record=per_record, separator=sep)
-        vocab = np.array(list(corpus.vocab))
-        docs = ["".join(vocab[corpus.ids[s:e]]) for s, e in corpus.doc_bounds()]
-        return corpus.name, docs
-    return os.path.basename(text), [_read_text(text, encoding)]
-
-
-def evaluate(params: dict, vocab: str, docs: list[str]) -> EvalResult:
-    """Mean loss per character of docs under params, hidden state 0 at each document start.
-
-    Characters outside the vocabulary cannot be predicted (the model gives them probability 0):
-    they are removed and counted, and the text around them is scored as if they were absent."""
-    from .model import sequence_loss
-
-    codes_vocab = np.array([ord(ch) for ch in vocab], np.int64)   # sorted, as vocab is
-    pieces, starts, unknown, n_chars, pos = [], [], {}, 0, 0
-    for doc in docs:
-        codes = np.frombuffer(doc.encode("utf-32-le"), np.uint32).astype(np.int64)
-        n_chars += codes.size
-        idx = np.searchsorted(codes_vocab, codes)
-        known = idx < codes_vocab.size
-        known[known] = codes_vocab[idx[known]] == codes[known]
-        if not known.all():
-            for code, count in zip(*np.unique(codes[~known], return_counts=True)):
-                unknown[chr(int(code))] = unknown.get(chr(int(code)), 0) + int(count)
-        ids = idx[known].astype(np.int32)
-        if ids.size:
-            pieces.append(ids)
-            starts.append(pos)
-            pos += ids.size
-    if pos < 2 or pos - len(pieces) < 1:
-        raise FastrnnError(f"the text has {pos} characters of the model's vocabulary "
-                           f"({sum(unknown.values())} outside it); at least 2 in one document "
-                           "are needed to predict one")
-    ids = np.concatenate(pieces)
-    resets = np.zeros(ids.size, np.bool_)
-    resets[starts] = True
-    total, count = sequence_loss(params, ids, resets)
-    return EvalResult(n_chars=n_chars, predictions=count, total_nats=total, unknown=unknown)
-
-
-def format_eval(r: EvalResult, name: str, model_desc: str) -> str:
-    """The `fastrnn eval` text."""
-    lines = [f"text        {name}: {r.n_chars:,} characters, {r.predictions:,} predicted",
-             f"model       {model_desc}"]
-    if r.unknown:
-        top = sorted(r.unknown.items(), key=lambda kv: (-kv[1], kv[0]))
-        shown = ", ".join(f"{ch!r} x{n:,}" for ch, n in top[:10])
-        more = f", ... ({len(top) - 10} more)" if len(top) > 10 else ""
-        lines.append(f"unknown     {r.n_unknown:,} characters outside the vocabulary "
-                     f"({len(top)} distinct: {shown}{more}) skipped, not scored")
-    else:
-        lines.append("unknown     0 characters outside the vocabulary")
-    lines += [f"loss        {r.nats:.4f} nats/char, {r.bits:.4f} bits/char",
-              f"perplexity  {r.perplexity:.4f}"]
-    return "\n".join(lines)
