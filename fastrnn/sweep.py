@@ -576,8 +576,8 @@ def run_sweep(client, corpus, trials: list[Trial], out_dir: str, keys: list[str]
         if stop.signum and not result.interrupted:
             result.interrupted = stop.signum
             event.set()
-            log(f"stopping: {len(pending)} trial(s) are writing their checkpoints "
-                "(signal again to abort at once)")
+            log("stopping: the running trials are writing their checkpoints, the others "
+                "will not start (signal again to abort at once)")
         if stop.count > 1:
             result.aborted = True
             client.cancel(list(pending.values()))
