@@ -505,6 +505,11 @@ def report(checkpoint_path, text, out, overwrite, sample_length, seed, temperatu
     click.echo("wrote " + ", ".join(paths))
 
 
+from .sweep_cli import register as _register_sweep  # noqa: E402 -- needs the train command
+
+_register_sweep(cli)   # fastrnn sweep, fastrnn sweep-report (fastrnn/sweep_cli.py)
+
+
 def main():
     from .threads import pin_process
 

@@ -1,0 +1,291 @@
+"""fastrnn sweep: the grid, one-line errors, and real dask.distributed clusters.
+
+The cluster tests run `python -m fastrnn sweep` as a child process (as a user would): a
+LocalCluster of 2 worker processes with a trial that diverges, a re-run that skips what is
+done, Ctrl-C to the whole process group followed by a resumed sweep, and a scheduler and
+workers started as separate `dask scheduler` / `dask worker` processes reached through
+--scheduler, one of whose workers is killed mid-trial. Trials are tiny (m <= 24, a few
+thousand updates) and each finished trial is compared bit for bit with a plain training run.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from fastrnn.checkpoint import load_state
+from fastrnn.config import TrainConfig
+from fastrnn.data import builtin_text, read_corpus, split_validation
+from fastrnn.errors import FastrnnError
+from fastrnn.sweep import Range, make_trials, parse_grid, trial_name
+from fastrnn.train import new_state, train
+
+from .clitools import one_line_error, run
+from .statecmp import assert_same_state
+
+TIMEOUT = 240          # seconds for a whole child sweep: generous on a busy 2-core machine
+DASK = shutil.which("dask") or os.path.join(os.path.dirname(sys.executable), "dask")
+
+
+# ----------------------------------------------------------------------------- the grid
+def test_grid_keys_types_and_order():
+    grid = parse_grid(["eta=0.05,0.1", "seq-length=10,20", "dtype=float32"])
+    assert grid == {"eta": [0.05, 0.1], "seq_length": [10, 20], "dtype": ["float32"]}
+    trials = make_trials(grid, TrainConfig(max_updates=7), seeds=[0, 1])
+    assert len(trials) == 8
+    assert trials[0].name == "eta=0.05,seq_length=10,dtype=float32,seed=0"
+    assert trials[1].config.seed == 1 and trials[0].config.max_updates == 7
+    assert isinstance(trials[0].config.seq_length, int)
+    # deterministic: the same command maps to the same files
+    assert [t.name for t in trials] == [t.name for t in make_trials(grid, TrainConfig(),
+                                                                     seeds=[0, 1])]
+
+
+def test_grid_works_for_any_trainconfig_field():
+    # fields that others add to TrainConfig become grid keys with their own type
+    grid = parse_grid(["clip=1,2.5", "sample_every=0,1e3"])
+    assert grid == {"clip": [1.0, 2.5], "sample_every": [0, 1000]}
+    assert trial_name({"clip": 1.0, "dtype": "a/b c"}) == "clip=1.0,dtype=a_b_c"
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("eta", "expected KEY=V1,V2"), ("=1,2", "expected KEY=V1,V2"), ("eta=", "expected"),
+    ("bogus=1", "valid keys: hidden, seq_length, eta"), ("hidden=1.5", "not a valid int"),
+    ("eta=0.1,,0.2", "empty value"), ("eta=0.1,0.1", "repeated"),
+    ("record-separator=a,b", "once per sweep"), ("dtype=1:2", "numeric"),
+    ("eta=0:1:log", "LO > 0"), ("eta=1:0.5", "smaller"), ("eta=1:2:cube", "LO:HI:log"),
+])
+def test_grid_errors_are_one_line(spec, words):
+    with pytest.raises(FastrnnError) as err:
+        parse_grid([spec])
+    assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_random_trials_are_seeded_and_in_range():
+    grid = parse_grid(["eta=0.001:1", "hidden=10:20", "seq_length=5,9"])
+    assert grid["eta"] == Range(0.001, 1.0, "log") and grid["hidden"].scale == "lin"
+    a = make_trials(grid, TrainConfig(), random_n=200, random_seed=3)
+    b = make_trials(grid, TrainConfig(), random_n=200, random_seed=3)
+    assert [t.name for t in a] == [t.name for t in b] and len(a) == 200
+    assert a != make_trials(grid, TrainConfig(), random_n=200, random_seed=4)
+    etas = [t.config.eta for t in a]
+    assert all(0.001 <= e <= 1 for e in etas)
+    # log-uniform: about a third of the draws in each decade
+    assert 40 < sum(e < 0.01 for e in etas) < 95
+    assert {t.config.hidden for t in a} == set(range(10, 21))
+    assert {t.config.seq_length for t in a} == {5, 9}
+    with pytest.raises(FastrnnError, match="ranges need --random"):
+        make_trials(grid, TrainConfig())
+
+
+# ----------------------------------------------------------------------- one-line errors
+@pytest.mark.parametrize("args, words", [
+    (["--grid", "eta"], "expected KEY=V1,V2"),
+    (["--grid", "nope=1"], "unknown hyper-parameter 'nope'; valid keys: hidden"),
+    (["--grid", "hidden=0,5"], "--grid hidden=0"),
+    (["--grid", "dtype=float16"], "float16"),
+    (["--grid", "eta=0.1", "--eta", "0.2"], "both as an option and in --grid"),
+    ([], "at least one --grid"),
+])
+def test_cli_errors(small_text, tmp_path, args, words):
+    line = one_line_error(run("sweep", small_text, *args, "-o", tmp_path / "s", ok=False))
+    assert words in line
+
+
+def test_unreachable_scheduler_is_one_line(small_text, tmp_path):
+    with socket.socket() as s:              # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.monotonic()
+    result = run("sweep", small_text, "--grid", "hidden=4", "--scheduler",
+                 f"tcp://127.0.0.1:{port}", "--connect-timeout", "1", "-o", tmp_path / "s",
+                 "-q", ok=False)
+    assert "cannot reach the Dask scheduler" in one_line_error(result)
+    assert time.monotonic() - t0 < 30
+
+
+# ------------------------------------------------------------------------ real clusters
+@pytest.fixture(scope="module")
+def text(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "text.txt"
+    path.write_text(builtin_text()[:60_000], encoding="utf-8")
+    return str(path)
+
+
+def env():
+    """The child's environment: this checkout first, and Numba's on-disk cache shared."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    e = dict(os.environ)
+    e["PYTHONPATH"] = os.pathsep.join([here, e.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    e.setdefault("NUMBA_CACHE_DIR", os.path.join(here, ".numba-cache"))
+    return e
+
+
+def sweep(*args, cwd, **kw):
+    """Start `python -m fastrnn sweep ...` as a child in its own process group."""
+    log = open(os.path.join(cwd, "sweep.log"), "a")
+    return subprocess.Popen([sys.executable, "-m", "fastrnn", "sweep", *map(str, args)],
+                            cwd=cwd, env=env(), stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True, **kw)
+
+
+def finish(proc, cwd, rc=0) -> str:
+    try:
+        proc.wait(TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    with open(os.path.join(cwd, "sweep.log")) as fh:
+        log = fh.read()
+    assert proc.returncode == rc, log
+    assert "Traceback" not in log, log
+    return log
+
+
+def results(out) -> dict:
+    with open(os.path.join(out, "results.csv"), newline="") as fh:
+        return {row["name"]: row for row in csv.DictReader(fh)}
+
+
+def assert_exact(text_path, ckpt, **opts):
+    """The trial's checkpoint equals an uninterrupted `train` run with the same options."""
+    cfg = TrainConfig(**opts)
+    corpus, val = split_validation(read_corpus(text_path), cfg.val_frac)
+    want = train(new_state(corpus, cfg), corpus, val=val)
+    assert_same_state(load_state(ckpt), want)
+
+
+COMMON = ["--max-updates", 600, "--checkpoint-every", 200, "--sample-every", 300,
+          "--sample-length", 20, "--dashboard-address", ":0", "--workers", 2]
+
+
+def test_local_cluster_failing_trial_rerun_and_report(text, tmp_path):
+    args = [text, "--grid", "eta=0.1,1e4", "--grid", "hidden=8,12", "--val-frac", 0.1,
+            "--eval-every", 200, *COMMON, "-o", "sw"]
+    log = finish(sweep(*args, cwd=tmp_path), tmp_path)
+    assert "started a local Dask cluster: 2" in log and "dashboard: http" in log
+    out = tmp_path / "sw"
+    rows = results(out)
+    assert len(rows) == 4
+    for name, row in rows.items():
+        if name.startswith("eta=10000.0"):       # diverges: recorded, the others went on
+            assert row["status"] == "failed", row
+            assert row["error"].startswith("training diverged at update")
+            assert (out / (name + ".h5.failed")).exists()
+        else:
+            assert row["status"] == "done", row
+            assert int(row["updates"]) == 600 and row["best_val_loss"] and row["chars_per_sec"]
+            assert (out / (name + ".h5")).exists()
+    assert_exact(text, out / "eta=0.1,hidden=12,seed=0.h5", eta=0.1, hidden=12,
+                 max_updates=600, checkpoint_every=200, sample_every=300, sample_length=20,
+                 val_frac=0.1, eval_every=200)
+    # per trial, the scheduling beyond the trial's own run time is well under a second
+    overhead = float(log.split("scheduling overhead ")[1].split(" s/trial")[0])
+    assert overhead < 1.0, log
+
+    # the same command again: finished trials are skipped, failed ones are not re-run
+    mtimes = {p: p.stat().st_mtime_ns for p in out.glob("*.h5")}
+    log = finish(sweep(*args, cwd=tmp_path), tmp_path)
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*.h5")} == mtimes
+    assert log.count("failed before") == 2
+    assert [r["status"] for r in results(out).values()].count("done") == 2
+
+    report = run("sweep-report", out).output
+    lines = report.splitlines()
+    assert "by best validation loss" in lines[0]
+    ranked = [line.split() for line in lines[2:6]]
+    assert [r[4] for r in ranked] == ["done", "done", "failed", "failed"]
+    assert float(ranked[0][8]) <= float(ranked[1][8])           # best val, ascending
+    assert (out / "loss_curves.png").stat().st_size > 1000
+    best = [line for line in lines if line.startswith("best trial: ")][0]
+    assert f"fastrnn train {text} --max-updates 600" in best and "--val-frac 0.1" in best
+    assert f"--hidden {ranked[0][2]} --seed 0 -o best.h5" in best
+
+
+def test_ctrl_c_stops_cleanly_and_rerun_resumes_exactly(text, tmp_path):
+    args = [text, "--grid", "hidden=16,24", "--grid", "seq_length=10", "--max-updates",
+            40_000, "--checkpoint-every", 1000, "--sample-every", 0, "--dashboard-address",
+            ":0", "--workers", 2, "-o", "sw"]
+    proc = sweep(*args, cwd=tmp_path)
+    out = tmp_path / "sw"
+    deadline = time.monotonic() + TIMEOUT
+    while len(list(out.glob("*.h5"))) < 2:            # both trials are training
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)                # Ctrl-C: client and workers alike
+    log = finish(proc, tmp_path, rc=128 + signal.SIGINT)
+    assert "SIGINT: sweep stopped" in log and "re-run the same command" in log
+    rows = results(out)
+    assert {r["status"] for r in rows.values()} == {"interrupted"}, rows
+    for name, row in rows.items():        # each wrote its checkpoint where it stopped
+        assert 0 < load_state(out / (name + ".h5")).update == int(row["updates"]) < 40_000
+
+    log = finish(sweep(*args, cwd=tmp_path), tmp_path)
+    rows = results(out)
+    assert {r["status"] for r in rows.values()} == {"done"}
+    assert_exact(text, out / "hidden=16,seq_length=10,seed=0.h5", hidden=16, seq_length=10,
+                 max_updates=40_000, checkpoint_every=1000, sample_every=0)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(not os.path.exists(DASK), reason="the `dask` command is not installed")
+def test_remote_scheduler_and_a_lost_worker(text, tmp_path):
+    from distributed import Client
+
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    procs = []
+    logs = open(tmp_path / "dask.log", "w")
+    try:
+        procs.append(subprocess.Popen(
+            [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            env=env(), stdout=logs, stderr=subprocess.STDOUT, start_new_session=True))
+        for _ in range(2):
+            procs.append(subprocess.Popen(
+                [DASK, "worker", address, "--nworkers", "1", "--nthreads", "1",
+                 "--no-dashboard"],
+                env=env(), stdout=logs, stderr=subprocess.STDOUT, start_new_session=True))
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=120)
+            pids = list(client.run(os.getpid).values())
+            args = [text, "--grid", "hidden=16,20", "--max-updates", 30_000,
+                    "--seq-length", 10, "--checkpoint-every", 2000, "--sample-every", 0,
+                    "--scheduler", address, "-o", tmp_path / "sw"]
+            proc = sweep(*args, cwd=tmp_path)
+            out = tmp_path / "sw"
+            deadline = time.monotonic() + TIMEOUT
+            while len(list(out.glob("*.h5"))) < 2:     # both trials wrote a checkpoint
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.05)
+            os.kill(pids[0], signal.SIGKILL)           # a worker is lost mid-trial
+            log = finish(proc, tmp_path)
+        assert f"using the Dask cluster at {address}: 2 worker(s)" in log
+        rows = results(out)
+        assert {r["status"] for r in rows.values()} == {"done"}, rows
+        # the lost trial was re-run by Dask, resumed from its checkpoint, and is exact
+        for hidden in (16, 20):
+            assert_exact(text, out / f"hidden={hidden},seed=0.h5", hidden=hidden,
+                         seq_length=10, max_updates=30_000, checkpoint_every=2000,
+                         sample_every=0)
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+        logs.close()
