@@ -170,10 +170,12 @@ class _Encoder:
 
     def feed(self, text: str) -> None:
         codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
-        new = np.unique(codes[self.table[codes] < 0])
-        if new.size:
+        looked = self.table[codes]
+        if looked.min(initial=0) < 0:         # characters not seen before: number them
+            new = np.unique(codes[looked < 0])
             self.table[new] = np.arange(len(self.codes), len(self.codes) + new.size)
             self.codes.extend(new.tolist())
+            looked = self.table[codes]
         dtype = _id_dtype(len(self.codes))
         if self.ids.dtype != dtype:
             self.ids = self.ids.astype(dtype)
@@ -181,7 +183,7 @@ class _Encoder:
             grown = np.empty(max(2 * self.ids.size, self.n + codes.size), self.ids.dtype)
             grown[:self.n] = self.ids[:self.n]
             self.ids = grown
-        self.ids[self.n:self.n + codes.size] = self.table[codes]
+        self.ids[self.n:self.n + codes.size] = looked
         self.n += codes.size
 
     def finish(self) -> tuple[str, np.ndarray]:
@@ -317,6 +319,15 @@ def chunk_schedule(corpus: Corpus, seq_length: int, *, partial_tail: bool = Fals
     """
     count_chunks(corpus, seq_length, partial_tail=partial_tail)
     doc_start, full, tail = _doc_chunks(corpus, seq_length, partial_tail)
+    if doc_start.size == 1:      # one text: no per-document bookkeeping (8M chunks at 200 MB)
+        n = int(full[0])
+        starts = np.arange(n, dtype=np.int64) * seq_length
+        lengths = np.full(n, seq_length, np.int64)
+        if tail[0]:
+            starts, lengths = np.append(starts, n * seq_length), np.append(lengths, tail[0])
+        resets = np.zeros(starts.size, np.bool_)
+        resets[0] = True
+        return starts, lengths, resets
     per_doc = full + (tail > 0)
     first = np.cumsum(per_doc) - per_doc          # index of each document's first chunk
     n = int(per_doc.sum())
