@@ -21,9 +21,6 @@ from .paths import check_parent_writable
 _T, _S, _G = TrainConfig(), SampleConfig(), GradcheckConfig()
 CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True}
 BUILTIN_HELP = "TEXT may be 'builtin:python-docs': CPython's own documentation, always offline."
-# options that only plan the run; any other hyper-parameter is fixed by a resumed checkpoint
-RESUMABLE = ("epochs", "max_updates", "sample_every", "sample_length", "checkpoint_every",
-             "eval_every")
 
 
 class OneLineErrors(click.Group):
@@ -189,6 +186,9 @@ def _check_out(out: str, overwrite: bool, resume: str | None, text: str):
                    "default is to join them with --record-separator.")
 @click.option("--record-separator", default=_T.record_separator,
               help="Joins JSON records into one text.")
+@click.option("--keep-newlines", is_flag=True, default=_T.keep_newlines,
+              help="Keep \\r and \\r\\n as they are (default: both become \\n, as in "
+                   "Python's text mode).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no samples.")
 @click.pass_context
 def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, **opts):
@@ -199,47 +199,48 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, **opts
     with a checkpoint that --resume continues bit-identically.
     """
     from . import checkpoint
-    from .data import chunk_schedule, split_validation
+    from .config import check_memory, merge_resumed
+    from .data import count_chunks, split_validation
+    from .runlock import RunLock
     from .train import DivergenceError, new_state, train as run, warmup
 
     if out is None:
         out = resume or "ckpt.h5"
     _check_out(out, overwrite, resume, text)
+    # one writer per checkpoint for the whole run: released when the command's context closes
+    ctx.call_on_close(RunLock(out).acquire().release)
     if resume:
         state = checkpoint.load_state(resume)
-        cfg = state.config
-        for name, value in opts.items():
-            given = ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
-            if name in RESUMABLE:
-                if given:
-                    setattr(cfg, name, value)
-            elif given and getattr(cfg, name) != value:
-                raise FastrnnError(f"--{name.replace('_', '-')} cannot change on --resume "
-                                   f"(checkpoint has {getattr(cfg, name)})")
+        given = {name: value for name, value in opts.items()
+                 if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+        cfg = state.config = merge_resumed(state.config, given, state.update, "checkpoint")
     else:
         cfg = TrainConfig(**opts)
     corpus = _corpus(text, encoding=encoding, json_field=json_field,
-                     reset_per_record=cfg.reset_per_record, separator=cfg.record_separator)
-    train_corpus, val = split_validation(corpus, cfg.val_frac)
-    chunk_schedule(train_corpus, cfg.seq_length, partial_tail=cfg.reset_per_record)  # validates
+                     reset_per_record=cfg.reset_per_record, separator=cfg.record_separator,
+                     keep_newlines=cfg.keep_newlines)
+    train_corpus, val = split_validation(corpus, cfg.val_frac, cfg.seq_length)
+    count_chunks(train_corpus, cfg.seq_length, partial_tail=cfg.reset_per_record)
     if resume:
         _check_same_text(train_corpus, state, resume)
     else:
+        check_memory(len(train_corpus.vocab), cfg)
         state = new_state(train_corpus, cfg)
     printer = _Printer(out, quiet, saved=(resume, state.update) if resume else None)
     if not quiet:
         click.echo(f"compiling kernels ({cfg.dtype}, cached after the first run)...", err=True)
     t0 = time.perf_counter()
-    warmup(cfg.dtype, validation=val is not None)
+    warmup(cfg.dtype, validation=val is not None, ids_dtype=train_corpus.ids.dtype)
     if not quiet:
         click.echo(f"ready in {time.perf_counter() - t0:.1f} s", err=True)
 
     def on_signal(signum, frame):
         printer.signal = signum
 
-    # From here on SIGINT/SIGTERM only raise a flag: the current block of updates finishes
-    # (train.PROGRESS_EVERY at most), the checkpoint is written, and we exit 128 + signum.
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    # From here on SIGINT/SIGTERM/SIGHUP only raise a flag: the current block of updates
+    # finishes (train.BLOCK_SECONDS), the checkpoint is written, and we exit 128 + signum.
+    # SIGHUP is a closed terminal: the work since the last checkpoint is saved all the same.
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         u0, w0 = state.update, state.wall_time
         try:
@@ -256,8 +257,11 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, **opts
     if state.interrupted:
         name = signal.Signals(printer.signal).name
         again = " ".join(shlex.quote(a) for a in _resume_command(text, out, encoding, json_field))
-        click.echo(f"{name}: stopped after update {state.update:,}; checkpoint written to {out}; "
-                   f"continue with: {again}", err=True)
+        try:      # after SIGHUP the terminal may be gone; the checkpoint is what matters
+            click.echo(f"{name}: stopped after update {state.update:,}; checkpoint written to "
+                       f"{out}; continue with: {again}", err=True)
+        except OSError:
+            pass
         sys.exit(128 + printer.signal)
     if not quiet:
         secs = state.wall_time - w0
@@ -312,9 +316,8 @@ def _resume_command(text: str, out: str, encoding: str, json_field: str | None) 
 def sample(checkpoint_path, n, temperature, top_p, prime, skip_unknown, seed, best):
     """Synthesise text from CHECKPOINT, streamed to stdout."""
     from .checkpoint import load
-    from .sample import check_options
 
-    check_options(n, temperature, top_p)
+    SampleConfig(n=n, temperature=temperature, top_p=top_p, seed=seed)   # validates
     model = load(checkpoint_path, "best" if best else "latest")
     pieces = model.stream(n, temperature=temperature, top_p=top_p, prime=prime, seed=seed,
                           skip_unknown=skip_unknown)
@@ -353,12 +356,12 @@ def gradcheck(text, hidden, seq_length, step, threshold, seed, numeric_precision
 
     from .gradcheck import format_table, gradcheck as check
 
+    cfg = GradcheckConfig(hidden=hidden, seq_length=seq_length, step=step,
+                          threshold=threshold, seed=seed)
     corpus = _corpus(text, encoding=encoding)
     if corpus.n_chars < seq_length + 1:
         raise FastrnnError(f"TEXT has {corpus.n_chars} characters; the check needs "
                            f"seq-length+1 = {seq_length + 1}")
-    cfg = GradcheckConfig(hidden=hidden, seq_length=seq_length, step=step,
-                          threshold=threshold, seed=seed)
     dtype = np.longdouble if numeric_precision == "extended" else np.float64
     rows = check(corpus.ids, len(corpus.vocab), cfg, numeric_dtype=dtype)
     click.echo(f"gradient check: m={hidden}, seq-length={seq_length}, h={step:g}, "
@@ -497,6 +500,8 @@ def report(checkpoint_path, text, out, overwrite, sample_length, seed, temperatu
     """
     from .report import ReportOptions, write_report
 
+    ReportConfig(sample_length=sample_length, seed=seed, temperature=temperature,
+                 gradcheck_hidden=gradcheck_hidden)            # validates, before any file
     gc = GradcheckConfig(hidden=gradcheck_hidden)
     opts = ReportOptions(text=text, encoding=encoding, sample_length=sample_length, seed=seed,
                          temperature=temperature, gradcheck=gc)

@@ -1,12 +1,20 @@
-"""Defaults of every fastrnn command, as dataclasses: the single source of CLI defaults.
+"""Defaults of every fastrnn command, as dataclasses, and the one place they are validated.
 
 Each field is one hyper-parameter with a comment; `asdict(config)` is stored in every
 checkpoint, so a checkpoint says exactly how it was made. The algorithm and its defaults
 follow DD2424 Assignment 4 / min-char-rnn (see DESIGN.md section 1).
+
+Every config checks itself on construction (`__post_init__`), against a table of rules, one
+per field (RULES below): the CLI, the Python API and a checkpoint's stored config all go
+through the same checks, and an error names the command-line option (`--seq-length must be
+>= 1, got 0`). A new field needs a new row in its class' table; a test fails otherwise.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
+
+from .errors import FastrnnError
 
 # Numba fastmath flags for the kernels. Only reassociation (lets reductions vectorise) and
 # FMA contraction: both change results by a few ulp at most. 'nnan'/'ninf' are never used,
@@ -14,10 +22,145 @@ from dataclasses import asdict, dataclass, fields
 FASTMATH = frozenset({"reassoc", "contract"})
 
 DTYPES = ("float64", "float32")
+# numpy seeds must be non-negative; the upper bound keeps a seed storable as an HDF5 int64
+SEED_MAX = 2**63 - 1
 
 
+class ConfigError(FastrnnError):
+    """A config value out of range; `option` is the field's command-line name."""
+
+    def __init__(self, message: str, option: str):
+        super().__init__(message)
+        self.option = option
+
+
+# ----------------------------------------------------------------------------------- rules
+@dataclass(frozen=True)
+class Int:
+    """An integer (bool is not one) in [lo, hi]."""
+
+    lo: int | None = None
+    hi: int | None = None
+    hint: str = ""
+
+    def check(self, value, name: str):
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"{name} must be an integer, got {value!r}"
+        if self.lo is not None and value < self.lo:
+            return f"{name} must be >= {self.lo}{self.hint}, got {value}"
+        if self.hi is not None and value > self.hi:
+            return f"{name} must be <= {self.hi}{self.hint}, got {value}"
+        return None
+
+
+@dataclass(frozen=True)
+class Real:
+    """A finite number (NaN and inf never pass) in the interval lo..hi, open where told."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    hint: str = ""
+
+    def describe(self) -> str:
+        if self.lo is not None and self.hi is not None:
+            return f"in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}" \
+                   f"{')' if self.hi_open else ']'}"
+        if self.lo is not None:
+            return f"{'>' if self.lo_open else '>='} {self.lo:g}"
+        if self.hi is not None:
+            return f"{'<' if self.hi_open else '<='} {self.hi:g}"
+        return ""
+
+    def check(self, value, name: str):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{name} must be a number, got {value!r}"
+        value = float(value)
+        finite = math.isfinite(value)
+        bad = not finite
+        if self.lo is not None:
+            bad |= value <= self.lo if self.lo_open else value < self.lo
+        if self.hi is not None:
+            bad |= value >= self.hi if self.hi_open else value > self.hi
+        if bad:
+            what = " ".join(p for p in ("" if finite else "a finite number", self.describe()) if p)
+            return f"{name} must be {what}{self.hint}, got {value!r}"
+        return None
+
+
+@dataclass(frozen=True)
+class Choice:
+    options: tuple
+
+    def check(self, value, name: str):
+        if value not in self.options:
+            return f"{name} must be one of {', '.join(map(str, self.options))}, got {value!r}"
+        return None
+
+
+@dataclass(frozen=True)
+class Bool:
+    def check(self, value, name: str):
+        return None if isinstance(value, bool) else f"{name} must be true or false, got {value!r}"
+
+
+@dataclass(frozen=True)
+class Text:
+    def check(self, value, name: str):
+        return None if isinstance(value, str) else f"{name} must be a string, got {value!r}"
+
+
+@dataclass(frozen=True)
+class Optional:
+    """None, or a value that passes `rule`."""
+
+    rule: object
+
+    def check(self, value, name: str):
+        return None if value is None else self.rule.check(value, name)
+
+
+def option_name(field_name: str) -> str:
+    """The command-line spelling of a field: seq_length -> --seq-length."""
+    return "-n" if field_name == "n" else "--" + field_name.replace("_", "-")
+
+
+class _Validated:
+    """Mixin: __post_init__ checks every field against the class' RULES table."""
+
+    RULES: dict = {}
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        for f in fields(self):
+            rule = self.RULES.get(f.name)
+            if rule is None:          # a field added without a rule: a programming error
+                raise TypeError(f"{type(self).__name__}.{f.name} has no validation rule")
+            problem = rule.check(getattr(self, f.name), option_name(f.name))
+            if problem:
+                raise ConfigError(problem, option_name(f.name))
+
+    @classmethod
+    def from_dict(cls, data: dict, legacy: dict | None = None):
+        """Build (and validate) from a stored dict, ignoring keys this version does not know;
+        `legacy` gives the values of keys that older versions did not store."""
+        if not isinstance(data, dict):
+            raise FastrnnError(f"the stored config is not a JSON object (got "
+                               f"{type(data).__name__})")
+        known = {f.name for f in fields(cls)}
+        merged = {**(legacy or {}), **data}
+        return cls(**{k: v for k, v in merged.items() if k in known})
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------------------------ train
 @dataclass
-class TrainConfig:
+class TrainConfig(_Validated):
     """Hyper-parameters of one training run."""
 
     hidden: int = 100            # m, hidden units
@@ -37,19 +180,96 @@ class TrainConfig:
     eval_every: int = 10000      # validation loss every N updates (when val_frac > 0)
     reset_per_record: bool = False  # JSON records: reset hprev at each record (else joined)
     record_separator: str = "\n"  # joins JSON records when not reset per record
+    keep_newlines: bool = False  # keep \r and \r\n as they are (default: both become \n)
+
+    RULES = {
+        "hidden": Int(1), "seq_length": Int(1), "eta": Real(0, lo_open=True),
+        "eps": Real(0, lo_open=True), "sig": Real(0, lo_open=True),
+        "clip": Real(0, lo_open=True), "epochs": Int(1), "max_updates": Int(0),
+        "seed": Int(0, SEED_MAX), "dtype": Choice(DTYPES), "sample_every": Int(0),
+        "sample_length": Int(0), "checkpoint_every": Int(0),
+        "val_frac": Real(0, 1, hi_open=True), "eval_every": Int(1),
+        "reset_per_record": Bool(), "record_separator": Text(), "keep_newlines": Bool(),
+    }
+    # what checkpoints written before a field existed did (their text was read that way)
+    LEGACY = {"keep_newlines": True}
+    # options that only plan the run; any other hyper-parameter is fixed by a resumed run
+    RESUMABLE = ("epochs", "max_updates", "sample_every", "sample_length",
+                 "checkpoint_every", "eval_every")
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        """Build from a stored dict, ignoring keys this version does not know."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+    def from_dict(cls, data: dict, legacy: dict | None = None) -> "TrainConfig":
+        return super().from_dict(data, cls.LEGACY if legacy is None else legacy)
 
 
+def merge_resumed(stored: TrainConfig, given: dict, done_updates: int,
+                  source: str = "checkpoint") -> TrainConfig:
+    """The config of a resumed run: `stored` with the command line's `given` options (only
+    those the user typed). Planning options may change; any other must equal the stored
+    value. A --max-updates below the updates already done would rewrite the finished part of
+    the plan: refused."""
+    merged = stored.as_dict()
+    for name, value in given.items():
+        if name in TrainConfig.RESUMABLE:
+            merged[name] = value
+        elif merged.get(name) != value:
+            raise FastrnnError(f"{option_name(name)} cannot change on --resume "
+                               f"({source} has {merged.get(name)})")
+    cfg = TrainConfig.from_dict(merged, legacy={})
+    if 0 < cfg.max_updates < done_updates:
+        raise FastrnnError(f"--max-updates {cfg.max_updates:,} is below the {done_updates:,} "
+                           f"updates the {source} has done (it counts from the start of the "
+                           "run); give a larger total")
+    return cfg
+
+
+def memory_estimate(vocab_size: int, hidden: int, seq_length: int, dtype: str) -> int:
+    """Bytes a training run allocates for its arrays: the parameters, their AdaGrad state and
+    best copy, the kernels' aligned copies of all three, the gradients and the workspace."""
+    item = 4 if dtype == "float32" else 8
+    per_set = 2 * hidden * vocab_size + hidden * hidden + hidden + vocab_size
+    workspace = seq_length * (3 * hidden + vocab_size) + hidden
+    return item * (8 * per_set + workspace)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process could get (MemAvailable on Linux, else physical)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import os
+
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return ""
+
+
+def check_memory(vocab_size: int, cfg: TrainConfig, available: int | None = None) -> None:
+    """Refuse, before allocating anything, a model that cannot fit in memory."""
+    need = memory_estimate(vocab_size, cfg.hidden, cfg.seq_length, cfg.dtype)
+    have = available_memory() if available is None else available
+    if have is not None and need > have:
+        raise FastrnnError(f"--hidden {cfg.hidden:,} needs about {_size(need)} of memory "
+                           f"(K={vocab_size}, {cfg.dtype}); this machine has {_size(have)} "
+                           "available")
+
+
+# ----------------------------------------------------------------------------------- sample
 @dataclass
-class SampleConfig:
+class SampleConfig(_Validated):
     """Options of `fastrnn sample`."""
 
     n: int = 1000                # characters to synthesise
@@ -57,9 +277,12 @@ class SampleConfig:
     top_p: float = 1.0           # nucleus sampling: keep the smallest set with mass >= top_p
     seed: int | None = None      # None: fresh randomness each call
 
+    RULES = {"n": Int(0), "temperature": Real(0, hint=" (0 = argmax)"),
+             "top_p": Real(0, 1, lo_open=True), "seed": Optional(Int(0, SEED_MAX))}
+
 
 @dataclass
-class GradcheckConfig:
+class GradcheckConfig(_Validated):
     """Options of `fastrnn gradcheck` (DESIGN.md: central differences, float64)."""
 
     hidden: int = 5              # m of the small model checked
@@ -70,9 +293,13 @@ class GradcheckConfig:
     sig: float = 0.01            # init std of the checked model
     seed: int = 0                # init and chunk choice
 
+    RULES = {"hidden": Int(1), "seq_length": Int(1), "step": Real(0, lo_open=True),
+             "threshold": Real(0, lo_open=True), "eps": Real(0, lo_open=True),
+             "sig": Real(0, lo_open=True), "seed": Int(0, SEED_MAX)}
+
 
 @dataclass
-class PlotConfig:
+class PlotConfig(_Validated):
     """Options of `fastrnn plot` (and the plot of `fastrnn report`)."""
 
     width: int = 1200            # image width in pixels
@@ -80,12 +307,18 @@ class PlotConfig:
     dpi: int = 100               # dots per inch (text size relative to the image)
     log_y: bool = False          # logarithmic loss axis (for runs that overfit to ~0)
 
+    RULES = {"width": Int(200, 20000), "height": Int(150, 20000), "dpi": Int(20, 1000),
+             "log_y": Bool()}
+
 
 @dataclass
-class ReportConfig:
+class ReportConfig(_Validated):
     """Options of `fastrnn report`."""
 
     sample_length: int = 1000    # characters drawn from the best model
     seed: int = 0                # seed of that sample, so that the report is reproducible
     temperature: float = 1.0     # temperature of that sample
     gradcheck_hidden: int = 5    # m of the gradient check (the course's m = 5)
+
+    RULES = {"sample_length": Int(1), "seed": Int(0, SEED_MAX),
+             "temperature": Real(0, hint=" (0 = argmax)"), "gradcheck_hidden": Int(1)}

@@ -6,8 +6,10 @@ as separate documents so that training resets the hidden state at each record st
 """
 from __future__ import annotations
 
+import codecs
 import json
 import os
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +25,8 @@ class Corpus:
 
     name: str                  # file name, or BUILTIN_NAME
     vocab: str                 # sorted distinct characters; id i is vocab[i]
-    ids: np.ndarray            # int32 character ids of all documents, concatenated
+    ids: np.ndarray            # character ids of all documents, concatenated (uint8
+                               # up to 256 characters: see _id_dtype)
     doc_starts: np.ndarray     # int64 offset of each document in ids (first is 0)
 
     @property
@@ -43,39 +46,94 @@ def builtin_text() -> str:
     return "\n".join(topics[key] for key in sorted(topics))
 
 
-def _read_text(path: str, encoding: str) -> str:
+READ_CHUNK = 1 << 23     # bytes decoded and encoded at a time: bounds the memory of reading
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def display_name(path: str) -> str:
+    """A file's base name as text that can always be printed and stored: bytes that are not
+    valid UTF-8 (a name made on another system) appear as backslash escapes."""
+    raw = os.fsencode(os.path.basename(path))
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _open_text(path: str):
     if not os.path.exists(path):
         raise FastrnnError(f"no such file: {path}")
     if os.path.isdir(path):
         raise FastrnnError(f"{path} is a directory, not a text file")
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
+        return open(path, "rb")
     except OSError as exc:
         raise FastrnnError(f"cannot read {path}: {exc.strerror or exc}") from None
-    binary = FastrnnError(f"{path} looks like a binary file (it contains NUL bytes), not text")
+
+
+def _decoder(path: str, encoding: str):
     try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as exc:
-        if b"\x00" in raw[:65536]:
-            raise binary from None
-        raise FastrnnError(
-            f"{path} is not valid {encoding} (byte {exc.start}); "
-            f"pass --encoding (e.g. --encoding latin-1)") from None
+        codec = codecs.lookup(encoding)
     except LookupError:
         raise FastrnnError(f"unknown encoding: {encoding}") from None
-    # checked after decoding, so that UTF-16/32 text (full of NUL bytes) is still accepted
-    if "\x00" in text[:65536]:
-        raise binary
-    return text
+    # a UTF-8 byte-order mark is a marker, not a character of the text (utf-8-sig drops it)
+    name = "utf-8-sig" if codec.name == "utf-8" else codec.name
+    return codecs.getincrementaldecoder(name)("strict")
+
+
+def _text_chunks(path: str, encoding: str, keep_newlines: bool):
+    """The decoded text of path, in pieces of about READ_CHUNK characters. Newlines are
+    translated as Python's text mode does (\r\n and \r become \n) unless keep_newlines.
+    Undecodable bytes and NUL characters anywhere in the text are one-line errors."""
+    binary = FastrnnError(f"{path} looks like a binary file (it contains NUL bytes), not text")
+    dec = _decoder(path, encoding)
+    offset, held = 0, ""
+    with _open_text(path) as fh:
+        while True:
+            try:
+                raw = fh.read(READ_CHUNK)
+            except OSError as exc:
+                raise FastrnnError(f"cannot read {path}: {exc.strerror or exc}") from None
+            try:
+                text = dec.decode(raw, final=not raw)
+            except UnicodeDecodeError as exc:
+                if b"\x00" in raw:
+                    raise binary from None
+                raise FastrnnError(
+                    f"{path} is not valid {encoding} (byte {offset + max(exc.start, 0)}); "
+                    f"pass --encoding (e.g. --encoding latin-1)") from None
+            offset += len(raw)
+            # checked after decoding, so that UTF-16/32 text (full of NUL bytes) is accepted
+            if "\x00" in text:
+                raise binary
+            if not keep_newlines:
+                text = held + text
+                # a \r at the end of a piece may be the first half of a \r\n: decide later
+                held = "\r" if raw and text.endswith("\r") else ""
+                if held:
+                    text = text[:-1]
+                text = text.replace("\r\n", "\n").replace("\r", "\n")
+            if text:
+                yield text
+            if not raw:
+                return
+
+
+def _read_text(path: str, encoding: str, keep_newlines: bool = False) -> str:
+    """The whole decoded text of path (see _text_chunks)."""
+    return "".join(_text_chunks(path, encoding, keep_newlines))
+
+
+class _Num(str):
+    """A JSON number kept as its text: never a record's text, never converted (a 5,000-digit
+    number would exceed Python's int conversion limit)."""
 
 
 def _records(path: str, text: str, field: str) -> list[str]:
     """The `field` strings of a JSON list of records (also accepts {"records"/any key: [...]})."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_int=_Num, parse_float=_Num, parse_constant=_Num)
     except json.JSONDecodeError as exc:
         raise FastrnnError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    except RecursionError:
+        raise FastrnnError(f"{path}: JSON nested too deeply to read") from None
     if isinstance(data, dict):  # e.g. {"tweets": [...]}: take the single list inside
         lists = [v for v in data.values() if isinstance(v, list)]
         if len(lists) != 1:
@@ -87,38 +145,101 @@ def _records(path: str, text: str, field: str) -> list[str]:
     for i, rec in enumerate(data):
         if not isinstance(rec, dict) or field not in rec:
             raise FastrnnError(f"{path}: record {i} has no field '{field}' (choose with --json-field)")
-        if not isinstance(rec[field], str):
+        if type(rec[field]) is not str:
             raise FastrnnError(f"{path}: record {i} field '{field}' is not a string")
+        bad = _SURROGATE.search(rec[field])
+        if bad:   # "\ud800" alone: no character, and no UTF-8 encoding to store or print it
+            raise FastrnnError(f"{path}: record {i} field '{field}' contains a lone surrogate "
+                               f"\\u{ord(bad.group()):04x}, which is not a character")
         out.append(rec[field])
     return out
 
 
+class _Encoder:
+    """Encodes text piece by piece into ids of the smallest integer type that holds them.
+
+    Ids are given in order of first appearance while reading (one table lookup per
+    character, vectorised), then renumbered once at the end so that id i is the i-th
+    character of the sorted vocabulary."""
+
+    def __init__(self, size_hint: int = 0):
+        self.table = np.full(0x110000, -1, np.int32)      # code point -> provisional id
+        self.codes: list[int] = []                        # provisional id -> code point
+        self.ids = np.empty(max(size_hint, 16), np.uint8)
+        self.n = 0
+
+    def feed(self, text: str) -> None:
+        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
+        looked = self.table[codes]
+        if looked.min(initial=0) < 0:         # characters not seen before: number them
+            new = np.unique(codes[looked < 0])
+            self.table[new] = np.arange(len(self.codes), len(self.codes) + new.size)
+            self.codes.extend(new.tolist())
+            looked = self.table[codes]
+        dtype = _id_dtype(len(self.codes))
+        if self.ids.dtype != dtype:
+            self.ids = self.ids.astype(dtype)
+        if self.n + codes.size > self.ids.size:
+            grown = np.empty(max(2 * self.ids.size, self.n + codes.size), self.ids.dtype)
+            grown[:self.n] = self.ids[:self.n]
+            self.ids = grown
+        self.ids[self.n:self.n + codes.size] = looked
+        self.n += codes.size
+
+    def finish(self) -> tuple[str, np.ndarray]:
+        order = np.argsort(np.array(self.codes, np.int64), kind="stable")
+        vocab = "".join(chr(self.codes[i]) for i in order)
+        rank = np.empty(len(self.codes), self.ids.dtype)
+        rank[order] = np.arange(len(self.codes))
+        ids = self.ids[:self.n]
+        for i in range(0, self.n, READ_CHUNK):          # in place, a piece at a time
+            ids[i:i + READ_CHUNK] = rank[ids[i:i + READ_CHUNK]]
+        return vocab, ids
+
+
+def _id_dtype(vocab_size: int):
+    """The smallest integer type of ids below vocab_size."""
+    return np.uint8 if vocab_size <= 256 else np.uint16 if vocab_size <= 65536 else np.int32
+
+
 def read_corpus(path: str | None, *, encoding: str = "utf-8", json_field: str | None = None,
-                reset_per_record: bool = False, separator: str = "\n") -> Corpus:
+                reset_per_record: bool = False, separator: str = "\n",
+                keep_newlines: bool = False) -> Corpus:
     """Read a corpus. path None means the built-in offline corpus.
 
     JSON is used when json_field is given or the file ends in .json (field default "text").
+    Ids are of the smallest unsigned type that holds them (uint8 up to 256 characters).
     """
     if path is None:
-        docs, name = [builtin_text()], BUILTIN_NAME
+        name, pieces, lengths = BUILTIN_NAME, [builtin_text()], None
+        size = len(pieces[0])
+    elif json_field is not None or path.lower().endswith(".json"):
+        name = display_name(path)
+        text = _read_text(path, encoding, keep_newlines)
+        recs = [r for r in _records(path, text, json_field or "text") if r]
+        del text
+        pieces = recs if reset_per_record else [separator.join(recs)] if recs else []
+        lengths = [len(p) for p in pieces]
+        size = sum(lengths)
     else:
-        text = _read_text(path, encoding)
-        name = os.path.basename(path)
-        if json_field is not None or path.lower().endswith(".json"):
-            recs = [r for r in _records(path, text, json_field or "text") if r]
-            docs = recs if reset_per_record else [separator.join(recs)]
-        else:
-            docs = [text]
-    docs = [d for d in docs if d]
-    if not docs:
+        name = display_name(path)
+        pieces, lengths = _text_chunks(path, encoding, keep_newlines), None
+        try:
+            size = os.path.getsize(path)    # an upper bound of the characters of most codecs
+        except OSError:
+            size = 0
+    enc = _Encoder(size)
+    for piece in pieces:
+        enc.feed(piece)
+    if enc.n == 0:
         raise FastrnnError(f"{path} is empty: there is no text to train on")
-    vocab = "".join(sorted(set().union(*map(set, docs))))
+    vocab, ids = enc.finish()
     if len(vocab) < 2:
         raise FastrnnError(f"{path} has only one distinct character; need at least 2")
-    lookup = {ch: i for i, ch in enumerate(vocab)}
-    ids = np.fromiter((lookup[ch] for d in docs for ch in d), dtype=np.int32,
-                      count=sum(map(len, docs)))
-    starts = np.cumsum([0] + [len(d) for d in docs[:-1]]).astype(np.int64)
+    if lengths is None:
+        starts = np.zeros(1, np.int64)
+    else:
+        starts = np.cumsum([0] + [n for n in lengths if n][:-1]).astype(np.int64)
     return Corpus(name=name, vocab=vocab, ids=ids, doc_starts=starts)
 
 
@@ -137,17 +258,54 @@ def decode(ids, vocab: str) -> str:
     return "".join(vocab[i] for i in ids)
 
 
-def split_validation(corpus: Corpus, frac: float) -> tuple[Corpus, Corpus | None]:
-    """Hold out the last `frac` of the ids as a validation corpus (same vocabulary)."""
+def split_validation(corpus: Corpus, frac: float,
+                     seq_length: int | None = None) -> tuple[Corpus, Corpus | None]:
+    """Hold out the last `frac` of the ids as a validation corpus (same vocabulary).
+
+    With seq_length, both parts must hold at least seq_length+1 characters: a shorter
+    validation text gives no loss (or the loss of one prediction), a shorter training text no
+    chunk. The error says how many characters each part got."""
     if frac <= 0:
         return corpus, None
     cut = int(round(corpus.n_chars * (1.0 - frac)))
+    if seq_length is not None:
+        need, total = seq_length + 1, corpus.n_chars
+        if total - cut < need:
+            raise FastrnnError(
+                f"--val-frac {frac:g} holds out {total - cut:,} of {corpus.name}'s {total:,} "
+                f"characters; the validation text needs at least seq-length+1 = {need:,} "
+                "(raise --val-frac)")
+        if cut < need:
+            raise FastrnnError(
+                f"--val-frac {frac:g} leaves {cut:,} of {corpus.name}'s {total:,} characters "
+                f"for training; it needs at least seq-length+1 = {need:,} (lower --val-frac)")
     train_starts = corpus.doc_starts[corpus.doc_starts < cut]
     val_starts = np.concatenate([[0], corpus.doc_starts[corpus.doc_starts > cut] - cut])
     train = Corpus(corpus.name, corpus.vocab, corpus.ids[:cut], train_starts)
     val = Corpus(corpus.name + " (validation)", corpus.vocab, corpus.ids[cut:],
                  val_starts.astype(np.int64))
     return train, val
+
+
+def _doc_chunks(corpus: Corpus, seq_length: int, partial_tail: bool):
+    """Per document: (start, number of full chunks, length of the partial tail chunk or 0)."""
+    starts = corpus.doc_starts.astype(np.int64)
+    ends = np.append(starts[1:], corpus.ids.size).astype(np.int64)
+    full = np.maximum(ends - starts - 1, 0) // seq_length
+    tail = ends - (starts + full * seq_length) - 1
+    tail = np.where(partial_tail & (tail >= 1), tail, 0)
+    return starts, full, tail
+
+
+def count_chunks(corpus: Corpus, seq_length: int, *, partial_tail: bool = False) -> int:
+    """Updates per epoch, without building the schedule; an error when there is none."""
+    _, full, tail = _doc_chunks(corpus, seq_length, partial_tail)
+    n = int(full.sum() + np.count_nonzero(tail))
+    if n == 0:
+        raise FastrnnError(
+            f"{corpus.name} ({corpus.n_chars} characters) is shorter than seq-length+1 = "
+            f"{seq_length + 1}: nothing to train on (lower --seq-length)")
+    return n
 
 
 def chunk_schedule(corpus: Corpus, seq_length: int, *, partial_tail: bool = False):
@@ -159,19 +317,24 @@ def chunk_schedule(corpus: Corpus, seq_length: int, *, partial_tail: bool = Fals
     document ends its chunks when fewer than seq_length+1 characters remain; with partial_tail
     (per-record training) the remainder still makes one shorter chunk so short records count.
     """
-    starts, lengths, resets = [], [], []
-    for s, e in corpus.doc_bounds():
-        first = True
-        pos = s
-        while pos + seq_length + 1 <= e:
-            starts.append(pos); lengths.append(seq_length); resets.append(first)
-            first = False
-            pos += seq_length
-        if partial_tail and e - pos >= 2:
-            starts.append(pos); lengths.append(e - pos - 1); resets.append(first)
-    if not starts:
-        raise FastrnnError(
-            f"{corpus.name} ({corpus.n_chars} characters) is shorter than seq-length+1 = "
-            f"{seq_length + 1}: nothing to train on (lower --seq-length)")
+    count_chunks(corpus, seq_length, partial_tail=partial_tail)
+    doc_start, full, tail = _doc_chunks(corpus, seq_length, partial_tail)
+    if doc_start.size == 1:      # one text: no per-document bookkeeping (8M chunks at 200 MB)
+        n = int(full[0])
+        starts = np.arange(n, dtype=np.int64) * seq_length
+        lengths = np.full(n, seq_length, np.int64)
+        if tail[0]:
+            starts, lengths = np.append(starts, n * seq_length), np.append(lengths, tail[0])
+        resets = np.zeros(starts.size, np.bool_)
+        resets[0] = True
+        return starts, lengths, resets
+    per_doc = full + (tail > 0)
+    first = np.cumsum(per_doc) - per_doc          # index of each document's first chunk
+    n = int(per_doc.sum())
+    doc = np.repeat(np.arange(per_doc.size), per_doc)
+    k = np.arange(n, dtype=np.int64) - first[doc]  # chunk number within its document
+    starts = doc_start[doc] + k * seq_length
+    lengths = np.where(k < full[doc], seq_length, tail[doc]).astype(np.int64)
+    resets = k == 0
     resets[0] = True
-    return (np.array(starts, np.int64), np.array(lengths, np.int64), np.array(resets, np.bool_))
+    return starts.astype(np.int64), lengths, resets.astype(np.bool_)

@@ -46,6 +46,8 @@ def read_documents(text: str, *, encoding: str = "utf-8", json_field: str | None
     if config.reset_per_record, else joined with config.record_separator."""
     from .data import BUILTIN_NAME, _read_text, builtin_text, read_corpus
 
+    # read as the training text was: newlines translated unless the run kept them
+    keep = bool(config.keep_newlines) if config is not None else False
     if text == BUILTIN_NAME:
         return BUILTIN_NAME, [builtin_text()]
     if text == "-":
@@ -53,7 +55,8 @@ def read_documents(text: str, *, encoding: str = "utf-8", json_field: str | None
 
         raw = sys.stdin.buffer.read()
         try:
-            return "<stdin>", [raw.decode(encoding)]
+            doc = raw.decode(encoding)
+            return "<stdin>", [doc if keep else doc.replace("\r\n", "\n").replace("\r", "\n")]
         except UnicodeDecodeError as exc:
             raise FastrnnError(f"stdin is not valid {encoding} (byte {exc.start}); "
                                "pass --encoding") from None
@@ -63,11 +66,11 @@ def read_documents(text: str, *, encoding: str = "utf-8", json_field: str | None
         per_record = bool(config and config.reset_per_record)
         sep = config.record_separator if config else "\n"
         corpus = read_corpus(text, encoding=encoding, json_field=json_field,
-                             reset_per_record=per_record, separator=sep)
+                             reset_per_record=per_record, separator=sep, keep_newlines=keep)
         vocab = np.array(list(corpus.vocab))
         docs = ["".join(vocab[corpus.ids[s:e]]) for s, e in corpus.doc_bounds()]
         return corpus.name, docs
-    return os.path.basename(text), [_read_text(text, encoding)]
+    return os.path.basename(text), [_read_text(text, encoding, keep)]
 
 
 def evaluate(params: dict, vocab: str, docs: list[str]) -> EvalResult:

@@ -22,6 +22,10 @@ from .sample import sample_ids
 from .threads import engine_threads
 
 PROGRESS_EVERY = 500     # updates per compiled block at most: keeps Ctrl-C and progress prompt
+# Wall time a compiled block aims at: a signal is only seen between blocks, so this bounds how
+# long Ctrl-C waits (a fixed count of updates took minutes at m = 4096). The first block is one
+# update, which times the rest.
+BLOCK_SECONDS = 0.25
 # Divergence guard: training stops when a chunk's loss is NaN or inf, or when the smooth loss
 # exceeds DIVERGE_FACTOR x the initial loss. The smooth loss is an exponential average over
 # ~1000 updates, so only a sustained rise trips it ("for a while": e.g. ~250 updates at 10x the
@@ -178,6 +182,7 @@ def _train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None,
     state.interrupted = False
     cb.on_start(state, total, per_epoch)
     t_start, u_start = time.perf_counter(), state.update
+    block = 1
     while state.update < total:
         if state.chunk >= per_epoch:
             state.chunk = 0
@@ -192,16 +197,19 @@ def _train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None,
             h0 = np.zeros_like(state.hprev) if resets[k0] else state.hprev.copy()
             ids = sample_ids(p, h0, int(corpus.ids[starts[k0]]), cfg.sample_length, rng)
             pending_sample = decode(ids, state.vocab)
-        stop_at = min(total, u + PROGRESS_EVERY, u + per_epoch - k0,
+        stop_at = min(total, u + block, u + per_epoch - k0,
                       _next_multiple(u, cfg.sample_every), _next_multiple(u, cfg.checkpoint_every),
                       _next_multiple(u, cfg.eval_every) if val is not None else total)
         k1 = k0 + (stop_at - u)
+        t_block = time.perf_counter()
         done = kernels._train_block(
             UT, *(wp[k] for k in rest), GUT, *(wg[k] for k in rest),
             corpus.ids, starts, lengths, resets, k0, k1, eta, clip, eps,
             ws.H, ws.P, ws.DH, ws.dA, ws.bits, ws.mark, dUT, *(gr[k] for k in rest),
             state.hprev, BUT, *(wb[k] for k in rest), state.best_hprev,
             fstate, istate, state.loss_history, state.smooth_history)
+        per_update = (time.perf_counter() - t_block) / max(int(done), 1)
+        block = max(1, min(PROGRESS_EVERY, int(BLOCK_SECONDS / max(per_update, 1e-9))))
         p["U"][...], g["U"][...], state.best["U"][...] = UT.T, GUT.T, BUT.T
         for k in rest:
             p[k][...], g[k][...], state.best[k][...] = wp[k], wg[k], wb[k]
@@ -212,11 +220,17 @@ def _train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None,
         if done > 0:
             last = k0 + int(done) - 1
             state.next_x0 = int(corpus.ids[starts[last] + lengths[last]])
+        initial = max(state.loss_history[0], cfg.seq_length * np.log(K))
+        if (done < k1 - k0 or state.smooth_loss > DIVERGE_FACTOR * initial) \
+                and cb.should_stop():
+            # an interrupt wins over divergence: the state is that of the last finite update
+            # (a block stops before a non-finite one), and the caller saves it
+            state.interrupted = True
+            break
         if done < k1 - k0:
             raise DivergenceError(
                 f"training diverged at update {state.update}: the loss is not finite (NaN or "
                 f"inf); try a smaller --eta (now {cfg.eta:g})", state.update)
-        initial = max(state.loss_history[0], cfg.seq_length * np.log(K))
         if state.smooth_loss > DIVERGE_FACTOR * initial:
             raise DivergenceError(
                 f"training diverged at update {state.update}: the smooth loss "
@@ -246,11 +260,12 @@ def _train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None,
     return state
 
 
-def warmup(dtype="float64", validation: bool = False) -> None:
+def warmup(dtype="float64", validation: bool = False, ids_dtype="uint8") -> None:
     """Compile (or load from Numba's cache) the kernels a training run uses, for dtype, on a
     tiny run, so that progress and timing never include JIT time. The evaluation kernel is
-    compiled only for a run with validation (it adds ~0.4 s to a cold start)."""
-    corpus = Corpus("warmup", "ab", np.array([0, 1, 1, 0, 1, 0, 0, 1], np.int32),
+    compiled only for a run with validation (it adds ~0.4 s to a cold start). ids_dtype: that
+    of the corpus' ids (data.read_corpus gives the smallest type), one specialisation each."""
+    corpus = Corpus("warmup", "ab", np.array([0, 1, 1, 0, 1, 0, 0, 1], ids_dtype),
                     np.array([0], np.int64))
     cfg = TrainConfig(hidden=2, seq_length=3, epochs=1, dtype=str(np.dtype(dtype)),
                       sample_every=1, sample_length=2, checkpoint_every=0, eval_every=1)

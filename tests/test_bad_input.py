@@ -197,7 +197,7 @@ def not_fastrnn(work) -> str:
 def future_version(work) -> str:
     shutil.copy(work / "ck.h5", work / "future.h5")
     with h5py.File(work / "future.h5", "r+") as f:
-        f.attrs["format_version"] = 2
+        f.attrs["format_version"] = 3
     return "future.h5"
 
 
@@ -230,7 +230,7 @@ CHECKPOINT_CASES = {
                   "Error: corpus.txt is not a readable HDF5 file (truncated or not HDF5)"),
     "not-fastrnn": (not_fastrnn, "Error: other.h5 is an HDF5 file but not a fastrnn checkpoint"),
     "future-version": (future_version, "Error: future.h5: checkpoint format version expected "
-                                       "1, got 2 (made by a newer fastrnn; upgrade)"),
+                                       "1 or 2, got 3 (made by a newer fastrnn; upgrade)"),
     # the reason in brackets is h5py's own wording, which varies between versions
     "missing-group": (lambda w: damaged(w, lambda f: f.__delitem__("optimizer")),
                       "Error: damaged.h5: damaged checkpoint (*'optimizer' doesn't exist))"),
@@ -285,7 +285,8 @@ def test_resume_cannot_change_the_model(work):
 @pytest.mark.parametrize("args, expected", [
     (["-n", "-1"], "Error: -n must be >= 0, got -1"),
     (["--temperature", "-0.5"], "Error: --temperature must be >= 0 (0 = argmax), got -0.5"),
-    (["--temperature", "nan"], "Error: --temperature must be >= 0 (0 = argmax), got nan"),
+    (["--temperature", "nan"],
+     "Error: --temperature must be a finite number >= 0 (0 = argmax), got nan"),
     (["--top-p", "0"], "Error: --top-p must be in (0, 1], got 0.0"),
     (["--top-p", "1.5"], "Error: --top-p must be in (0, 1], got 1.5"),
     (["--top-p", "-0.2"], "Error: --top-p must be in (0, 1], got -0.2"),

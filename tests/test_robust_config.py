@@ -1,0 +1,148 @@
+"""Part A of the robustness work: every config validates itself, once, in the library.
+
+TrainConfig/SampleConfig/GradcheckConfig reject out-of-range, NaN and infinite values with
+a message naming the command-line option; the CLI, the Python API and a checkpoint's stored
+config all go through the same table of rules; the resume-merge policy lives in config.py.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import fields
+
+import pytest
+from click.testing import CliRunner
+
+from fastrnn.cli import cli
+from fastrnn.config import (GradcheckConfig, PlotConfig, ReportConfig, SampleConfig,
+                            TrainConfig, check_memory, memory_estimate, merge_resumed)
+from fastrnn.data import builtin_text
+from fastrnn.errors import FastrnnError
+
+from .clitools import one_line_error
+
+
+@pytest.mark.parametrize("cls", [TrainConfig, SampleConfig, GradcheckConfig, PlotConfig,
+                                 ReportConfig])
+def test_every_field_has_a_rule_and_the_defaults_pass(cls):
+    cls()                                      # defaults are valid
+    assert {f.name for f in fields(cls)} == set(cls.RULES)
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(seq_length=0), "--seq-length must be >= 1, got 0"),
+    (dict(eval_every=0), "--eval-every must be >= 1, got 0"),
+    (dict(hidden=0), "--hidden must be >= 1, got 0"),
+    (dict(eta=math.nan), "--eta must be a finite number > 0, got nan"),
+    (dict(eta=math.inf), "--eta must be a finite number > 0, got inf"),
+    (dict(sig=math.inf), "--sig must be a finite number > 0, got inf"),
+    (dict(clip=math.nan), "--clip must be a finite number > 0, got nan"),
+    (dict(val_frac=math.nan), "--val-frac must be a finite number in [0, 1), got nan"),
+    (dict(seed=-1), "--seed must be >= 0, got -1"),
+    (dict(dtype="int8"), "--dtype must be one of float64, float32, got 'int8'"),
+    (dict(hidden="100"), "--hidden must be an integer, got '100'"),
+    (dict(eta="0.1"), "--eta must be a number, got '0.1'"),
+    (dict(reset_per_record=1), "--reset-per-record must be true or false, got 1"),
+])
+def test_train_config_rejects(kw, message):
+    with pytest.raises(FastrnnError) as err:
+        TrainConfig(**kw)
+    assert str(err.value) == message
+
+
+def test_sample_and_gradcheck_configs_reject():
+    with pytest.raises(FastrnnError, match=r"^--seed must be >= 0, got -1$"):
+        SampleConfig(seed=-1)
+    with pytest.raises(FastrnnError, match=r"^--top-p must be in \(0, 1\], got nan$|finite"):
+        SampleConfig(top_p=math.nan)
+    with pytest.raises(FastrnnError, match=r"^--step must be a finite number > 0, got inf$"):
+        GradcheckConfig(step=math.inf)
+    with pytest.raises(FastrnnError, match=r"^--seed must be >= 0, got -1$"):
+        GradcheckConfig(seed=-1)
+
+
+def test_stored_config_is_validated_and_must_be_an_object():
+    with pytest.raises(FastrnnError, match="--seq-length must be >= 1, got 0"):
+        TrainConfig.from_dict({"seq_length": 0})
+    with pytest.raises(FastrnnError, match="not a JSON object"):
+        TrainConfig.from_dict([1, 2])
+    # checkpoints from before keep_newlines existed kept carriage returns
+    assert TrainConfig.from_dict({}).keep_newlines is True
+
+
+def test_merge_resumed_policy():
+    stored = TrainConfig(hidden=8, max_updates=100)
+    merged = merge_resumed(stored, {"max_updates": 300, "sample_every": 7}, 100)
+    assert (merged.max_updates, merged.sample_every, merged.hidden) == (300, 7, 8)
+    assert stored.max_updates == 100                       # the stored config is not mutated
+    with pytest.raises(FastrnnError, match=r"^--hidden cannot change on --resume \(checkpoint "
+                                           r"has 8\)$"):
+        merge_resumed(stored, {"hidden": 9}, 100)
+    with pytest.raises(FastrnnError, match="--max-updates 50 is below the 100 updates"):
+        merge_resumed(stored, {"max_updates": 50}, 100)
+    with pytest.raises(FastrnnError, match="--eval-every must be >= 1"):
+        merge_resumed(stored, {"eval_every": 0}, 100)
+
+
+def test_memory_estimate_refuses_a_model_that_cannot_fit():
+    cfg = TrainConfig(hidden=10**6)
+    need = memory_estimate(80, cfg.hidden, cfg.seq_length, cfg.dtype)
+    assert need > 8 * 10**12 * 8 / 8          # at least the m x m weights, eight copies
+    with pytest.raises(FastrnnError, match=r"^--hidden 1,000,000 needs about .* TB of memory "
+                                           r"\(K=80, float64\); this machine has 8\.0 GB"):
+        check_memory(80, cfg, available=8 * 10**9)
+    check_memory(80, TrainConfig(), available=8 * 10**9)   # the default model fits
+
+
+# ------------------------------------------------------------------------------ via the CLI
+@pytest.fixture
+def corpus_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.txt").write_text(builtin_text()[:3000], encoding="utf-8")
+    return "c.txt"
+
+
+def _cli(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--val-frac", "nan", "--val-frac must be a finite number in [0, 1), got nan"),
+    ("--eta", "nan", "--eta must be a finite number > 0, got nan"),
+    ("--eta", "inf", "--eta must be a finite number > 0, got inf"),
+    ("--clip", "nan", "--clip must be a finite number > 0, got nan"),
+    ("--sig", "nan", "--sig must be a finite number > 0, got nan"),
+    ("--sig", "inf", "--sig must be a finite number > 0, got inf"),
+    ("--seed", "-1", "--seed must be >= 0, got -1"),
+])
+def test_train_rejects_before_any_work(corpus_file, tmp_path, option, value, message):
+    result = _cli("train", corpus_file, "-o", "ck.h5", "--hidden", 4, "--max-updates", 3, "-q",
+                  option, value)
+    assert one_line_error(result) == f"Error: {message}"
+    assert not (tmp_path / "ck.h5").exists()
+
+
+def test_huge_hidden_is_refused_with_the_estimate(corpus_file, tmp_path):
+    result = _cli("train", corpus_file, "-o", "ck.h5", "--hidden", 10**7, "-q")
+    line = one_line_error(result)
+    assert line.startswith("Error: --hidden 10,000,000 needs about ") and "of memory" in line
+    assert not (tmp_path / "ck.h5").exists()
+
+
+def test_seed_minus_one_in_every_command(corpus_file, tmp_path):
+    assert _cli("train", corpus_file, "-o", "ck.h5", "--hidden", 4, "--max-updates", 3,
+                "-q").exit_code == 0
+    for args in (["sample", "ck.h5", "--seed", -1], ["gradcheck", corpus_file, "--seed", -1],
+                 ["report", "ck.h5", corpus_file, "-o", "rep", "--seed", -1]):
+        assert one_line_error(_cli(*args)) == "Error: --seed must be >= 0, got -1", args
+    assert not (tmp_path / "rep").exists()                 # no partial report, no PNG
+
+
+def test_resume_with_max_updates_below_the_checkpoint_is_refused(corpus_file, tmp_path):
+    assert _cli("train", corpus_file, "-o", "ck.h5", "--hidden", 4, "--max-updates", 40,
+                "-q").exit_code == 0
+    before = (tmp_path / "ck.h5").read_bytes()
+    line = one_line_error(_cli("train", corpus_file, "--resume", "ck.h5", "--max-updates", 10,
+                               "-q"))
+    assert line.startswith("Error: --max-updates 10 is below the 40 updates the checkpoint "
+                           "has done")
+    assert (tmp_path / "ck.h5").read_bytes() == before

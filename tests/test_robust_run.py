@@ -1,0 +1,133 @@
+"""A running trainer (issue "never lose training, part 2", items 5-7): SIGHUP saves like
+SIGTERM, a second writer on the same --out is refused while the first runs, and a stop
+request is honoured within a fraction of a second and wins over a diverging block.
+"""
+from __future__ import annotations
+
+import importlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from fastrnn.checkpoint import load_state
+from fastrnn.cli import cli
+from fastrnn.config import TrainConfig
+from fastrnn.data import builtin_text, read_corpus
+from fastrnn.errors import FastrnnError
+from fastrnn.runlock import RunLock
+from fastrnn.train import Callbacks, new_state, train, warmup
+
+from .clitools import one_line_error
+
+train_module = importlib.import_module("fastrnn.train")
+TIMEOUT = 300
+
+
+@pytest.fixture(scope="module")
+def long_text(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "long.txt"
+    path.write_text(builtin_text()[:150_000], encoding="utf-8")
+    warmup("float64")
+    return str(path)
+
+
+def spawn(args, cwd, log):
+    with open(log, "w") as err:
+        return subprocess.Popen([sys.executable, "-m", "fastrnn", "train", *map(str, args)],
+                                cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
+
+
+def wait_for(proc, log, text="training on "):
+    deadline = time.monotonic() + TIMEOUT
+    while text not in open(log).read():
+        assert proc.poll() is None, open(log).read()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def test_sighup_saves_like_sigterm(long_text, tmp_path):
+    log = tmp_path / "err.txt"
+    # no periodic checkpoint: everything the run did is lost unless the signal saves it
+    proc = spawn([long_text, "-o", "ck.h5", "--hidden", 16, "--epochs", 20,
+                  "--checkpoint-every", 0, "--sample-every", 0], tmp_path, log)
+    wait_for(proc, log)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGHUP)
+    assert proc.wait(TIMEOUT) == 128 + signal.SIGHUP
+    assert "Traceback" not in open(log).read()
+    assert load_state(str(tmp_path / "ck.h5")).update > 0
+
+
+def test_a_second_writer_on_the_same_out_is_refused(long_text, tmp_path, monkeypatch):
+    log = tmp_path / "err.txt"
+    proc = spawn([long_text, "-o", "ck.h5", "--hidden", 16, "--epochs", 20,
+                  "--checkpoint-every", 300, "--sample-every", 0], tmp_path, log)
+    try:
+        wait_for(proc, log)
+        monkeypatch.chdir(tmp_path)
+        result = CliRunner().invoke(cli, ["train", long_text, "-o", "ck.h5", "--overwrite",
+                                          "--hidden", 8, "-q"], catch_exceptions=False)
+        assert one_line_error(result) == (
+            f"Error: ck.h5 is being written by another fastrnn run (PID {proc.pid}); wait for "
+            "it to end or choose another --out")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(TIMEOUT)
+    with RunLock(str(tmp_path / "ck.h5")):         # released at the end of the run
+        with pytest.raises(FastrnnError, match=r"another fastrnn run \(PID \d+\)"):
+            RunLock(str(tmp_path / "ck.h5")).acquire()
+
+
+class StopAfter(Callbacks):
+    """Asks to stop once `after` seconds have passed; records when progress is reported."""
+
+    def __init__(self, after=None, stop_on_call=None):
+        self.after, self.stop_on_call, self.calls = after, stop_on_call, 0
+        self.t0 = time.perf_counter()
+        self.stamps = []
+
+    def on_progress(self, state, speed):
+        self.stamps.append(time.perf_counter())
+
+    def should_stop(self):
+        self.calls += 1
+        if self.stop_on_call is not None:
+            return self.calls >= self.stop_on_call
+        return time.perf_counter() - self.t0 > self.after
+
+
+def test_stop_is_honoured_within_a_fraction_of_a_second(small_text, monkeypatch):
+    """A slow model (each update made to take 5 ms): a block of 500 updates took 2.5 s."""
+    real = train_module.kernels._train_block
+
+    def slow(*args):
+        k0, k1 = args[14], args[15]
+        time.sleep(0.005 * (k1 - k0))
+        return real(*args)
+
+    monkeypatch.setattr(train_module.kernels, "_train_block", slow)
+    corpus = read_corpus(small_text)
+    cb = StopAfter(after=0.5)
+    t0 = time.perf_counter()
+    state = train(new_state(corpus, TrainConfig(hidden=8, epochs=50, sample_every=0)), corpus,
+                  callbacks=cb)
+    assert state.interrupted
+    assert time.perf_counter() - t0 < 0.5 + 1.0
+    gaps = np.diff(cb.stamps)
+    assert gaps.size and gaps.max() < 1.0
+
+
+def test_an_interrupt_wins_over_divergence_and_saves_the_finite_state(small_text):
+    corpus = read_corpus(small_text)
+    state = train(new_state(corpus, TrainConfig(hidden=8, max_updates=30)), corpus)
+    state.params["V"] *= 5000.0                  # the loss runs away from here
+    state.config.max_updates = 2000
+    # the stop request arrives while that block runs: noticed after it, with the divergence
+    state = train(state, corpus, callbacks=StopAfter(stop_on_call=2))
+    assert state.interrupted
+    assert all(np.isfinite(v).all() for v in state.params.values())
