@@ -11,7 +11,7 @@ Shapes (L layers, m hidden, K vocabulary, G = gates * m, T steps, B streams):
           W_h (L, m, G); b (L, G); b_hn (L, m or 0: GRU only); W_y (m, K), b_y (K,).
           Weights are stored for row-vector products, x (B, n) @ W (n, G).
   Workspace X, Y (T, B) int32; per layer A, R (L, T, B, G) (input projection, gate values:
-          the cell decides), H, C (L, T+1, B, m; C has width 0 without a cell state; H[l, 0]
+          the cell decides), H, C (L, T+1, B, m; C has width 0 without a cell state; H[layer, 0]
           is the state the chunk starts from); dropout masks M and dropped outputs D
           (L, T, B, m, or empty without dropout); P (T, B, K) logits, then probabilities, then
           the output gradient; dA, dR, dH (T, B, G|G|m) one layer's gradients (reused going
@@ -159,26 +159,26 @@ def forward(cell_forward, P, ws, dropout, seed, update):
     G = P.W_h.shape[2]
     K = P.W_y.shape[1]
     drop = dropout > 0.0
-    for l in range(L):
-        A = ws.A[l]
-        b = P.b[l]
-        if l == 0:
+    for layer in range(L):
+        A = ws.A[layer]
+        b = P.b[layer]
+        if layer == 0:
             for t in range(T):
                 for s in range(B):
                     row, a = P.W_x1[ws.X[t, s]], A[t, s]
                     for j in range(G):
                         a[j] = row[j] + b[j]
         else:
-            inp = ws.D[l - 1] if drop else ws.H[l - 1, 1:]
+            inp = ws.D[layer - 1] if drop else ws.H[layer - 1, 1:]
             Af = _rows(A)
-            np.dot(_rows(inp), P.W_xs[l - 1], Af)
+            np.dot(_rows(inp), P.W_xs[layer - 1], Af)
             for r in range(Af.shape[0]):
                 for j in range(G):
                     Af[r, j] += b[j]
-        cell_forward(P.W_h[l], P.b_hn[l], A, ws.R[l], ws.H[l], ws.C[l], ws.bits)
+        cell_forward(P.W_h[layer], P.b_hn[layer], A, ws.R[layer], ws.H[layer], ws.C[layer], ws.bits)
         if drop:
-            _dropout_mask(seed, update, l, dropout, ws.M[l])
-            Hf, Mf, Df = ws.H[l, 1:].reshape(-1), ws.M[l].reshape(-1), ws.D[l].reshape(-1)
+            _dropout_mask(seed, update, layer, dropout, ws.M[layer])
+            Hf, Mf, Df = ws.H[layer, 1:].reshape(-1), ws.M[layer].reshape(-1), ws.D[layer].reshape(-1)
             for i in range(Df.size):
                 Df[i] = Hf[i] * Mf[i]
     top = ws.D[L - 1] if drop else ws.H[L - 1, 1:]
@@ -238,20 +238,21 @@ def loss_and_grads(cell_forward, cell_backward, P, G, ws, hp, update, train):
             G.b_y[k] += dP[r, k]
     dH = _rows(ws.dH)
     np.dot(dP, P.W_y.T, dH)
-    for l in range(L - 1, -1, -1):
+    for layer in range(L - 1, -1, -1):
         if drop:
-            Mf, dHf = ws.M[l].reshape(-1), ws.dH.reshape(-1)
+            Mf, dHf = ws.M[layer].reshape(-1), ws.dH.reshape(-1)
             for i in range(dHf.size):
                 dHf[i] *= Mf[i]
-        cell_backward(P.W_h[l], P.b_hn[l], ws.A[l], ws.R[l], ws.H[l], ws.C[l], ws.dH, ws.dA,
-                      ws.dR, G.W_h[l], G.b_hn[l], ws.dh, ws.dc, ws.bits)
+        cell_backward(P.W_h[layer], P.b_hn[layer], ws.A[layer], ws.R[layer], ws.H[layer],
+                      ws.C[layer], ws.dH, ws.dA, ws.dR, G.W_h[layer], G.b_hn[layer], ws.dh,
+                      ws.dc, ws.bits)
         dA = _rows(ws.dA)
-        db = G.b[l]
+        db = G.b[layer]
         db[:] = 0.0
         for r in range(TB):
             for j in range(dA.shape[1]):
                 db[j] += dA[r, j]
-        if l == 0:
+        if layer == 0:
             G.W_x1[:] = 0.0
             for t in range(T):
                 for s in range(B):
@@ -259,9 +260,9 @@ def loss_and_grads(cell_forward, cell_backward, P, G, ws, hp, update, train):
                     for j in range(row.size):
                         row[j] += da[j]
         else:
-            inp = ws.D[l - 1] if drop else ws.H[l - 1, 1:]
-            np.dot(_rows(inp).T, dA, G.W_xs[l - 1])
-            np.dot(dA, P.W_xs[l - 1].T, dH)
+            inp = ws.D[layer - 1] if drop else ws.H[layer - 1, 1:]
+            np.dot(_rows(inp).T, dA, G.W_xs[layer - 1])
+            np.dot(dA, P.W_xs[layer - 1].T, dH)
     return loss
 
 
@@ -289,10 +290,10 @@ def train_block(cell_forward, cell_backward, P, G, ws, hp, flat, sched, run, n_u
             run.h[...] = 0.0
             run.c[...] = 0.0
         fill_chunk(sched.ids, sched.strip, k, ws.X, ws.Y)
-        for l in range(L):
-            ws.H[l, 0] = run.h[l]
+        for layer in range(L):
+            ws.H[layer, 0] = run.h[layer]
             if has_c:
-                ws.C[l, 0] = run.c[l]
+                ws.C[layer, 0] = run.c[layer]
         u = ist[UPDATE]
         loss = loss_and_grads(cell_forward, cell_backward, P, G, ws, hp, u, True)
         if not np.isfinite(loss):
@@ -306,16 +307,16 @@ def train_block(cell_forward, cell_backward, P, G, ws, hp, flat, sched, run, n_u
             fst[BEST_SMOOTH] = smooth
             ist[BEST_UPDATE] = u
             ist[BEST_X0] = ws.X[0, 0]
-            for l in range(L):
-                run.best_h[l] = run.h[l, 0]
+            for layer in range(L):
+                run.best_h[layer] = run.h[layer, 0]
                 if has_c:
-                    run.best_c[l] = run.c[l, 0]
+                    run.best_c[layer] = run.c[layer, 0]
         optim.update(hp.optimizer, flat.theta, flat.grad, flat.moments, hp, u + 1, flat.best,
                      save)
-        for l in range(L):
-            run.h[l] = ws.H[l, T]
+        for layer in range(L):
+            run.h[layer] = ws.H[layer, T]
             if has_c:
-                run.c[l] = ws.C[l, T]
+                run.c[layer] = ws.C[layer, T]
         ist[CHUNK] = k + 1
         ist[UPDATE] = u + 1
     return n_updates
@@ -325,10 +326,10 @@ def train_block(cell_forward, cell_backward, P, G, ws, hp, flat, sched, run, n_u
 def _carry_state(ws):
     """After a one-step forward: the new state becomes the next step's starting state."""
     L = ws.H.shape[0]
-    for l in range(L):
-        ws.H[l, 0] = ws.H[l, 1]
+    for layer in range(L):
+        ws.H[layer, 0] = ws.H[layer, 1]
         if ws.C.shape[3] > 0:
-            ws.C[l, 0] = ws.C[l, 1]
+            ws.C[layer, 0] = ws.C[layer, 1]
 
 
 @jit_generic

@@ -187,9 +187,9 @@ def test_sampling_limits_agree_and_follow_the_forward_pass(cell):
     x_id = 2
     for t in range(40):
         x = np.eye(K)[x_id]
-        for l in range(2):
-            state[l], _ = ref.step(refnet.layer_params(params, l + 1), x, state[l])
-            x = state[l][0]
+        for layer in range(2):
+            state[layer], _ = ref.step(refnet.layer_params(params, layer + 1), x, state[layer])
+            x = state[layer][0]
         x_id = int(np.argmax(x @ params["W_y"] + params["b_y"]))
         assert greedy[t] == x_id, f"step {t}"
     assert_close(h, np.stack([s[0] for s in state]), RTOL, "final h")

@@ -52,8 +52,8 @@ def loss_and_grads(cell, params, X, Y, h0, c0=None, dropout=0.0, seed=0, update=
     L = layer_count(params)
     T, B = X.shape
     K, m = params["W_y"].shape[1], params["l1.W_h"].shape[0]
-    masks = [dropout_mask(seed, update, l, T, B, m, dropout) if dropout > 0 else np.ones((T, B, m))
-             for l in range(L)]
+    masks = [dropout_mask(seed, update, layer, T, B, m, dropout) if dropout > 0 else np.ones((T, B, m))
+             for layer in range(L)]
     grads = {k: np.zeros_like(v) for k, v in params.items()}
     layer_grads = [{k: grads[f"l{i + 1}.{k}"] for k in LAYER_KEYS if f"l{i + 1}.{k}" in grads}
                    for i in range(L)]
@@ -61,16 +61,16 @@ def loss_and_grads(cell, params, X, Y, h0, c0=None, dropout=0.0, seed=0, update=
     h_out, c_out = np.zeros((L, B, m)), np.zeros((L, B, m))
     loss = 0.0
     for s in range(B):
-        state = [(h0[l, s],) if ref.STATES == 1 else (h0[l, s], c0[l, s]) for l in range(L)]
+        state = [(h0[layer, s],) if ref.STATES == 1 else (h0[layer, s], c0[layer, s]) for layer in range(L)]
         caches, tops, probs = [], [], []
         for t in range(T):
             x = np.zeros(K)
             x[X[t, s]] = 1.0
             step_caches = []
-            for l in range(L):
-                state[l], cache = ref.step(lp[l], x, state[l])
+            for layer in range(L):
+                state[layer], cache = ref.step(lp[layer], x, state[layer])
                 step_caches.append(cache)
-                x = state[l][0] * masks[l][t, s]         # dropout on the next layer's input
+                x = state[layer][0] * masks[layer][t, s]         # dropout on the next layer's input
             o = x @ params["W_y"] + params["b_y"]
             e = np.exp(o - np.max(o))
             p = e / np.sum(e)
@@ -78,10 +78,10 @@ def loss_and_grads(cell, params, X, Y, h0, c0=None, dropout=0.0, seed=0, update=
             caches.append(step_caches)
             tops.append(x)
             probs.append(p)
-        for l in range(L):
-            h_out[l, s] = state[l][0]
+        for layer in range(L):
+            h_out[layer, s] = state[layer][0]
             if ref.STATES == 2:
-                c_out[l, s] = state[l][1]
+                c_out[layer, s] = state[layer][1]
         dnext = [tuple(np.zeros(m) for _ in range(ref.STATES)) for _ in range(L)]
         for t in reversed(range(T)):
             do = probs[t].copy()
@@ -90,10 +90,10 @@ def loss_and_grads(cell, params, X, Y, h0, c0=None, dropout=0.0, seed=0, update=
             grads["W_y"] += np.outer(tops[t], do)
             grads["b_y"] += do
             dx = params["W_y"] @ do
-            for l in reversed(range(L)):
-                dh = dx * masks[l][t, s] + dnext[l][0]
-                dstate = (dh,) + tuple(dnext[l][1:])
-                dx, dnext[l] = ref.step_backward(lp[l], caches[t][l], dstate, layer_grads[l])
+            for layer in reversed(range(L)):
+                dh = dx * masks[layer][t, s] + dnext[layer][0]
+                dstate = (dh,) + tuple(dnext[layer][1:])
+                dx, dnext[layer] = ref.step_backward(lp[layer], caches[t][layer], dstate, layer_grads[layer])
     return loss / B, grads, h_out, c_out
 
 
@@ -148,13 +148,13 @@ def loss_only(cell, params, X, Y, h0, c0=None):
     lp = [layer_params(params, i + 1) for i in range(L)]
     loss = dtype.type(0)
     for s in range(B):
-        state = [(h0[l, s],) if ref.STATES == 1 else (h0[l, s], c0[l, s]) for l in range(L)]
+        state = [(h0[layer, s],) if ref.STATES == 1 else (h0[layer, s], c0[layer, s]) for layer in range(L)]
         for t in range(T):
             x = np.zeros(K, dtype)
             x[X[t, s]] = 1
-            for l in range(L):
-                state[l], _ = ref.step(lp[l], x, state[l])
-                x = state[l][0]
+            for layer in range(L):
+                state[layer], _ = ref.step(lp[layer], x, state[layer])
+                x = state[layer][0]
             o = x @ params["W_y"] + params["b_y"]
             mx = np.max(o)
             loss += -(o[Y[t, s]] - mx - np.log(np.sum(np.exp(o - mx))))
