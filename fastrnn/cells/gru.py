@@ -1,0 +1,130 @@
+"""GRU layer (as torch.nn.GRU): forward and backward of one layer over a (T, B) chunk.
+
+Gates r, z, n stacked in that order along the last axis (3m columns):
+  r = σ(x W_xr + b_r + h W_hr),  z = σ(x W_xz + b_z + h W_hz)
+  n = tanh(x W_xn + b_n + r ⊙ (h W_hn + b_hn)) ;  h' = (1 − z) ⊙ n + z ⊙ h
+b holds torch's b_ir + b_hr, b_iz + b_hz and b_in; b_hn stays separate (it sits inside r ⊙ …).
+Weights are stored for row-vector products (transposed from torch's weight_ih / weight_hh).
+
+Init: weights U(-1/√m, 1/√m) like torch; all biases 0.
+
+Workspace use for one layer: A[t] (B, 3m) holds the input projection x_t W_x + b on entry and
+(r, z, n) on exit; R[t] holds the recurrent product h W_h, whose n block becomes
+h W_hn + b_hn (kept for the backward pass). σ(x) = 0.5 + 0.5 tanh(x / 2).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import network_kernels as net
+from ..jit import jit, jit_inline
+from ..vecmath import _vtanh
+
+GATES = 3
+STATES = 1
+
+
+def init_weight(rng: np.random.Generator, shape: tuple, hidden: int, sig: float) -> np.ndarray:
+    """A weight matrix in torch's orientation (out, in), U(-1/√m, 1/√m) as torch draws it."""
+    k = 1.0 / np.sqrt(hidden)
+    return rng.uniform(-k, k, shape)
+
+
+def init_bias(b: np.ndarray, b_hn: np.ndarray, hidden: int) -> None:
+    b[...] = 0.0
+    b_hn[...] = 0.0
+
+
+@jit_inline
+def forward(W_h, b_hn, A, R, H, C, bits):
+    """Run the layer over T steps from H[0]; fills H[1..T], A, R (C is unused)."""
+    T, B, G = A.shape
+    m = G // 3
+    half = A.dtype.type(0.5)
+    one = A.dtype.type(1.0)
+    for t in range(T):
+        at, rt = A[t], R[t]
+        np.dot(H[t], W_h, rt)                       # (B, m) @ (m, 3m)
+        h_prev, h_new = H[t], H[t + 1]
+        for s in range(B):
+            a, r = at[s], rt[s]
+            for j in range(2 * m):                  # r, z pre-activations, halved for σ
+                a[j] = half * (a[j] + r[j])
+            _vtanh(a[:2 * m], r[:2 * m], bits[:2 * m])
+            for j in range(2 * m):
+                a[j] = half + half * r[j]
+            for j in range(m):
+                hn = r[2 * m + j] + b_hn[j]
+                r[2 * m + j] = hn
+                a[2 * m + j] += a[j] * hn           # n's pre-activation
+            _vtanh(a[2 * m:], r[:m], bits[:m])
+            for j in range(m):
+                n = r[j]
+                a[2 * m + j] = n
+                z = a[m + j]
+                h_new[s, j] = (one - z) * n + z * h_prev[s, j]
+
+
+@jit_inline
+def backward(W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc, bits):
+    """Backpropagate dH[t] (gradient w.r.t. H[t+1] from above) through the layer.
+
+    Writes dA (gradient w.r.t. the input projection x W_x + b), dR (w.r.t. the recurrent
+    projection h W_h; it differs from dA in the n block, which r scales), dW_h and db_hn;
+    dh is the (B, m) carry."""
+    T, B, G = A.shape
+    m = G // 3
+    one = A.dtype.type(1.0)
+    for s in range(B):
+        for j in range(m):
+            dh[s, j] = 0.0
+    for j in range(m):
+        db_hn[j] = 0.0
+    for t in range(T - 1, -1, -1):
+        at, rt, dat, drt = A[t], R[t], dA[t], dR[t]
+        h_prev, dht = H[t], dH[t]
+        for s in range(B):
+            a, r, da, dr = at[s], rt[s], dat[s], drt[s]
+            for j in range(m):
+                rj, z, n = a[j], a[m + j], a[2 * m + j]
+                hn = r[2 * m + j]
+                dhj = dht[s, j] + dh[s, j]
+                dn = dhj * (one - z) * (one - n * n)
+                da[2 * m + j] = dn
+                dr[2 * m + j] = dn * rj
+                db_hn[j] += dn * rj
+                drj = dn * hn * rj * (one - rj)
+                da[j] = drj
+                dr[j] = drj
+                dzj = dhj * (h_prev[s, j] - n) * z * (one - z)
+                da[m + j] = dzj
+                dr[m + j] = dzj
+                dh[s, j] = dhj * z                  # the direct path; W_h's term is added below
+        if t > 0:
+            np.dot(drt, W_h.T, dc)                  # dc: scratch for the (B, m) product
+            for s in range(B):
+                for j in range(m):
+                    dh[s, j] += dc[s, j]
+    T_B = T * B
+    np.dot(H[:T].reshape(T_B, m).T, dR.reshape(T_B, G), dW_h)
+
+
+# Compiled entry points: the network bodies specialised to this cell (see fastrnn.jit).
+@jit
+def loss_and_grads(P, G, ws, hp, update, train):
+    return net.loss_and_grads(forward, backward, P, G, ws, hp, update, train)
+
+
+@jit
+def train_block(P, G, ws, hp, flat, sched, run, n_updates):
+    return net.train_block(forward, backward, P, G, ws, hp, flat, sched, run, n_updates)
+
+
+@jit
+def sample(P, ws, x0, temperature, top_p, uniforms, out):
+    net.sample(forward, P, ws, x0, temperature, top_p, uniforms, out)
+
+
+@jit
+def sequence_loss(P, ws, ids, resets, counts):
+    return net.sequence_loss(forward, P, ws, ids, resets, counts)

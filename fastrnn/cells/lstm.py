@@ -1,0 +1,135 @@
+"""LSTM layer (as torch.nn.LSTM): forward and backward of one layer over a (T, B) chunk.
+
+Gates i, f, g, o are stacked in that order along the last axis (4m columns):
+  i = σ(x W_xi + h W_hi + b_i), f = σ(…f…), g = tanh(…g…), o = σ(…o…)
+  c' = f ⊙ c + i ⊙ g ;  h' = o ⊙ tanh(c')
+Weights are stored for row-vector products, x (B, n) @ W_x (n, 4m), i.e. transposed from
+torch's weight_ih (4m, n); one bias per gate (torch's b_ih + b_hh).
+
+Init: weights U(-1/√m, 1/√m) like torch; biases 0 except the forget gate's, 1.0, so that
+c is carried through early training instead of being halved at every step (Jozefowicz et
+al. 2015, "An empirical exploration of recurrent network architectures"; char-rnn practice).
+
+Workspace use for one layer (see fastrnn.network_kernels): A[t] (B, 4m) holds the input
+projection x_t W_x + b on entry and the gate activations (i, f, g, o) on exit; R[t] is the
+recurrent product's scratch and then holds tanh(c_{t+1}) in its first B*m elements.
+σ(x) = 0.5 + 0.5 tanh(x / 2): one vectorised tanh pass serves all four gates.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import network_kernels as net
+from ..jit import jit, jit_inline
+from ..vecmath import _vtanh
+
+GATES = 4
+STATES = 2          # h and c
+
+
+def init_weight(rng: np.random.Generator, shape: tuple, hidden: int, sig: float) -> np.ndarray:
+    """A weight matrix in torch's orientation (out, in), U(-1/√m, 1/√m) as torch draws it."""
+    k = 1.0 / np.sqrt(hidden)
+    return rng.uniform(-k, k, shape)
+
+
+def init_bias(b: np.ndarray, b_hn: np.ndarray, hidden: int) -> None:
+    """b = 0 except the forget gate's block, 1.0 (see the module docstring)."""
+    b[...] = 0.0
+    b[hidden:2 * hidden] = 1.0
+
+
+@jit_inline
+def forward(W_h, b_hn, A, R, H, C, bits):
+    """Run the layer over T steps from H[0], C[0]; fills H[1..T], C[1..T], A, R."""
+    T, B, G = A.shape
+    m = G // 4
+    half = A.dtype.type(0.5)
+    for t in range(T):
+        at, rt = A[t], R[t]
+        np.dot(H[t], W_h, rt)                       # (B, m) @ (m, 4m): the recurrent term
+        for s in range(B):
+            a, r = at[s], rt[s]
+            for j in range(m):                      # i, f: halved for σ via tanh
+                a[j] = half * (a[j] + r[j])
+            for j in range(m, 2 * m):
+                a[j] = half * (a[j] + r[j])
+            for j in range(2 * m, 3 * m):           # g: tanh itself
+                a[j] += r[j]
+            for j in range(3 * m, 4 * m):           # o
+                a[j] = half * (a[j] + r[j])
+        flat_a, flat_r = at.reshape(-1), rt.reshape(-1)
+        _vtanh(flat_a, flat_r, bits[:flat_a.size])
+        c_prev, c_new = C[t], C[t + 1]
+        for s in range(B):
+            a, r = at[s], rt[s]
+            for j in range(m):
+                a[j] = half + half * r[j]
+                a[m + j] = half + half * r[m + j]
+                a[2 * m + j] = r[2 * m + j]
+                a[3 * m + j] = half + half * r[3 * m + j]
+                c_new[s, j] = a[m + j] * c_prev[s, j] + a[j] * a[2 * m + j]
+        tanh_c = flat_r[:B * m]
+        _vtanh(c_new.reshape(-1), tanh_c, bits[:B * m])
+        h_new = H[t + 1]
+        for s in range(B):
+            a = at[s]
+            for j in range(m):
+                h_new[s, j] = a[3 * m + j] * tanh_c[s * m + j]
+
+
+@jit_inline
+def backward(W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc, bits):
+    """Backpropagate dH[t] (the loss gradient w.r.t. H[t+1] from above) through the layer.
+
+    Writes dA (gradient w.r.t. the gate pre-activations, i.e. the input projection) and
+    dW_h; dh, dc are the (B, m) carries. dR and db_hn are unused (an LSTM's recurrent and
+    input projections get the same gradient; it has no separate bias)."""
+    T, B, G = A.shape
+    m = G // 4
+    one = A.dtype.type(1.0)
+    for s in range(B):
+        for j in range(m):
+            dh[s, j] = 0.0
+            dc[s, j] = 0.0
+    for t in range(T - 1, -1, -1):
+        at, dat, tanh_c = A[t], dA[t], R[t].reshape(-1)
+        c_prev, dht = C[t], dH[t]
+        for s in range(B):
+            a, da = at[s], dat[s]
+            for j in range(m):
+                i, f, g, o = a[j], a[m + j], a[2 * m + j], a[3 * m + j]
+                tc = tanh_c[s * m + j]
+                dhj = dht[s, j] + dh[s, j]
+                dcj = dhj * o * (one - tc * tc) + dc[s, j]
+                dc[s, j] = dcj * f
+                da[j] = dcj * g * i * (one - i)
+                da[m + j] = dcj * c_prev[s, j] * f * (one - f)
+                da[2 * m + j] = dcj * i * (one - g * g)
+                da[3 * m + j] = dhj * tc * o * (one - o)
+        if t > 0:
+            np.dot(dat, W_h.T, dh)                  # (B, 4m) @ (4m, m)
+    T_B = T * B
+    np.dot(H[:T].reshape(T_B, m).T, dA.reshape(T_B, G), dW_h)
+
+
+# Compiled entry points: the network bodies specialised to this cell. They must be defined
+# here, at module level, for cache=True to work (see fastrnn.jit).
+@jit
+def loss_and_grads(P, G, ws, hp, update, train):
+    return net.loss_and_grads(forward, backward, P, G, ws, hp, update, train)
+
+
+@jit
+def train_block(P, G, ws, hp, flat, sched, run, n_updates):
+    return net.train_block(forward, backward, P, G, ws, hp, flat, sched, run, n_updates)
+
+
+@jit
+def sample(P, ws, x0, temperature, top_p, uniforms, out):
+    net.sample(forward, P, ws, x0, temperature, top_p, uniforms, out)
+
+
+@jit
+def sequence_loss(P, ws, ids, resets, counts):
+    return net.sequence_loss(forward, P, ws, ids, resets, counts)

@@ -1,0 +1,85 @@
+"""Vanilla tanh RNN layer (DD2424 / torch.nn.RNN(nonlinearity='tanh')) over a (T, B) chunk.
+
+  h' = tanh(x W_x + h W_h + b)
+With one layer this is the course's model: W_x = U^T (K, m), W_h = W^T, b = b; the output
+layer's W_y = V^T, b_y = c. Init as DD2424: weights N(0, sig^2), b = 0 (drawn in torch's
+orientation, so layer 1's draws are U then W, and a 1-layer network's init equals
+fastrnn.reference.init_params with the same seed).
+
+Workspace use for one layer: A[t] (B, m) holds the input projection on entry and the
+pre-activation on exit; R[t] is the recurrent product's scratch. The backward pass needs
+only H.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import network_kernels as net
+from ..jit import jit, jit_inline
+from ..vecmath import _vtanh
+
+GATES = 1
+STATES = 1
+
+
+def init_weight(rng: np.random.Generator, shape: tuple, hidden: int, sig: float) -> np.ndarray:
+    """A weight matrix in torch's orientation (out, in), N(0, sig^2) as DD2424."""
+    return sig * rng.standard_normal(shape)
+
+
+def init_bias(b: np.ndarray, b_hn: np.ndarray, hidden: int) -> None:
+    b[...] = 0.0
+
+
+@jit_inline
+def forward(W_h, b_hn, A, R, H, C, bits):
+    """Run the layer over T steps from H[0]; fills H[1..T] and A."""
+    T, B, m = A.shape
+    for t in range(T):
+        at, rt = A[t], R[t]
+        np.dot(H[t], W_h, rt)
+        fa, fr = at.reshape(-1), rt.reshape(-1)
+        for i in range(fa.size):
+            fa[i] += fr[i]
+        _vtanh(fa, H[t + 1].reshape(-1), bits[:fa.size])
+
+
+@jit_inline
+def backward(W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc, bits):
+    """Backpropagate dH[t] (gradient w.r.t. H[t+1] from above); writes dA (w.r.t. the
+    pre-activation) and dW_h; dh is the (B, m) carry. dR, db_hn, dc are unused."""
+    T, B, m = A.shape
+    for s in range(B):
+        for j in range(m):
+            dh[s, j] = 0.0
+    for t in range(T - 1, -1, -1):
+        h, dat, dht = H[t + 1], dA[t], dH[t]
+        for s in range(B):
+            for j in range(m):
+                d = dht[s, j] + dh[s, j]
+                dat[s, j] = d - h[s, j] * h[s, j] * d
+        if t > 0:
+            np.dot(dat, W_h.T, dh)
+    T_B = T * B
+    np.dot(H[:T].reshape(T_B, m).T, dA.reshape(T_B, m), dW_h)
+
+
+# Compiled entry points: the network bodies specialised to this cell (see fastrnn.jit).
+@jit
+def loss_and_grads(P, G, ws, hp, update, train):
+    return net.loss_and_grads(forward, backward, P, G, ws, hp, update, train)
+
+
+@jit
+def train_block(P, G, ws, hp, flat, sched, run, n_updates):
+    return net.train_block(forward, backward, P, G, ws, hp, flat, sched, run, n_updates)
+
+
+@jit
+def sample(P, ws, x0, temperature, top_p, uniforms, out):
+    net.sample(forward, P, ws, x0, temperature, top_p, uniforms, out)
+
+
+@jit
+def sequence_loss(P, ws, ids, resets, counts):
+    return net.sequence_loss(forward, P, ws, ids, resets, counts)

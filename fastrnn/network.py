@@ -1,0 +1,272 @@
+"""The network (cell x L layers + softmax output layer): one owner of the parameters, their
+gradient, optimizer state and best-model snapshot (four buffers of one flat layout), and the
+plain-Python entry to the compiled kernels of fastrnn.network_kernels.
+
+    net = Network("lstm", vocab_size=K, hidden=100, layers=2, dtype="float32")
+    net.init(seed=0)
+    ws = net.workspace(seq_length=25, streams=32, dropout=0.0)
+    hp = net.hyper("adam", eta=2e-3, dropout=0.0)
+    run = net.new_run(streams=32, capacity=1000)
+    done = net.train_block(ids, run, ws, hp, n_updates=1000)   # run.losses[:done] ...
+
+Parameter names (Layout.names): per layer i = 1..L `l{i}.W_x` (n_in, G m), `l{i}.W_h`
+(m, G m), `l{i}.b` (G m,), for GRU `l{i}.b_hn` (m,); then `W_y` (m, K), `b_y` (K,).
+Layer 1's n_in is K (its input is one-hot). Weights are the transposes of torch's
+(weight_ih_l{i-1} = W_x.T, weight_hh = W_h.T, Linear.weight = W_y.T) and, for the vanilla cell
+with one layer, of DD2424's (U = W_x.T, W = W_h.T, V = W_y.T, b = b, c = b_y).
+
+The full training state of a run: net.theta, net.moments, net.best and the Run arrays
+(h, c, best_h, best_c, fstate, istate); the Hyper values and the stream count.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import optim, streams
+from .cells import CELLS, CellInfo
+from .errors import FastrnnError
+from .model import aligned_zeros
+from .network_kernels import BEST_SMOOTH, Flat, Hyper, Params, Run, Schedule, Workspace
+
+# each tensor starts on a multiple of 16 elements: 64 bytes (a cache line) in float32
+_ALIGN_ELEMENTS = 16
+
+
+class Layout:
+    """Where each stacked tensor lives in a flat buffer, and the per-layer names over them."""
+
+    FIELDS = Params._fields
+
+    def __init__(self, cell: CellInfo, vocab_size: int, hidden: int, layers: int):
+        K, m, L, G = vocab_size, hidden, layers, cell.gates * hidden
+        self.shapes = {"W_x1": (K, G), "W_xs": (L - 1, m, G), "W_h": (L, m, G), "b": (L, G),
+                       "b_hn": (L, m if cell.has_b_hn else 0), "W_y": (m, K), "b_y": (K,)}
+        self.offsets = {}
+        offset = 0
+        for name in self.FIELDS:
+            self.offsets[name] = offset
+            n = int(np.prod(self.shapes[name]))
+            offset += -(-n // _ALIGN_ELEMENTS) * _ALIGN_ELEMENTS
+        self.size = offset
+        self.layers, self.has_b_hn = L, cell.has_b_hn
+
+    def views(self, flat: np.ndarray) -> Params:
+        """The stacked tensors as views of flat (writes go through)."""
+        out = []
+        for name in self.FIELDS:
+            shape = self.shapes[name]
+            start = self.offsets[name]
+            out.append(flat[start:start + int(np.prod(shape))].reshape(shape))
+        return Params(*out)
+
+    def names(self) -> list[str]:
+        """Per-layer parameter names, in layer order then W_y, b_y."""
+        out = []
+        for i in range(1, self.layers + 1):
+            out += [f"l{i}.W_x", f"l{i}.W_h", f"l{i}.b"] + ([f"l{i}.b_hn"] if self.has_b_hn else [])
+        return out + ["W_y", "b_y"]
+
+    def named(self, flat: np.ndarray) -> dict:
+        """{name: view of flat} for every name of names()."""
+        p = self.views(flat)
+        out = {}
+        for i in range(self.layers):
+            out[f"l{i + 1}.W_x"] = p.W_x1 if i == 0 else p.W_xs[i - 1]
+            out[f"l{i + 1}.W_h"] = p.W_h[i]
+            out[f"l{i + 1}.b"] = p.b[i]
+            if self.has_b_hn:
+                out[f"l{i + 1}.b_hn"] = p.b_hn[i]
+        out["W_y"], out["b_y"] = p.W_y, p.b_y
+        return out
+
+
+class Network:
+    """cell x layers + output layer over flat buffers theta, grad, moments (2, N), best."""
+
+    def __init__(self, cell: str, vocab_size: int, hidden: int = 100, layers: int = 1,
+                 dtype="float64"):
+        if cell not in CELLS:
+            raise FastrnnError(f"cell: expected one of {', '.join(CELLS)}, got {cell!r}")
+        if vocab_size < 1 or hidden < 1 or layers < 1:
+            raise FastrnnError(f"vocab_size, hidden and layers must be >= 1, got "
+                               f"{vocab_size}, {hidden}, {layers}")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise FastrnnError(f"dtype: expected float32 or float64, got {self.dtype}")
+        self.cell, self.info = cell, CELLS[cell]
+        self.kernels = self.info.kernels()
+        self.vocab_size, self.hidden, self.layers = vocab_size, hidden, layers
+        self.layout = Layout(self.info, vocab_size, hidden, layers)
+        n = self.layout.size
+        self.theta = aligned_zeros((n,), self.dtype)
+        self.grad = aligned_zeros((n,), self.dtype)
+        self.moments = aligned_zeros((2, n), self.dtype)
+        self.best = aligned_zeros((n,), self.dtype)
+        self.params = self.layout.views(self.theta)
+        self.grads = self.layout.views(self.grad)
+        self.flat = Flat(self.theta, self.grad, self.moments, self.best)
+
+    # ---- parameters -------------------------------------------------------------------
+    def init(self, seed: int = 0, sig: float = 0.01) -> None:
+        """Draw all weights from default_rng(seed) in float64, in torch's (out, in)
+        orientation, layer by layer (W_x then W_h), then W_y; biases from the cell. Resets the
+        optimizer state and best snapshot."""
+        rng = np.random.default_rng(seed)
+        mod, m = self.kernels, self.hidden
+        named = self.named()
+        for i in range(1, self.layers + 1):
+            for w in ("W_x", "W_h"):
+                view = named[f"l{i}.{w}"]
+                view[...] = mod.init_weight(rng, view.shape[::-1], m, sig).T
+            b_hn = named.get(f"l{i}.b_hn", np.zeros(0))
+            b = named[f"l{i}.b"]
+            bb, bh = b.astype(np.float64), b_hn.astype(np.float64)
+            mod.init_bias(bb, bh, m)
+            b[...], b_hn[...] = bb, bh
+        named["W_y"][...] = mod.init_weight(rng, named["W_y"].shape[::-1], m, sig).T
+        named["b_y"][...] = 0.0
+        self.moments[...] = 0.0
+        self.best[...] = self.theta
+
+    def named(self, flat: np.ndarray | None = None) -> dict:
+        """{"l1.W_x": view, ...} of theta (default), grad, best or one row of moments."""
+        return self.layout.named(self.theta if flat is None else flat)
+
+    def set_named(self, values: dict, flat: np.ndarray | None = None) -> None:
+        """Copy {name: array} into theta (or flat), checking every name and shape."""
+        views = self.named(flat)
+        for name, view in views.items():
+            if name not in values:
+                raise FastrnnError(f"missing parameter {name}")
+            v = np.asarray(values[name])
+            if v.shape != view.shape:
+                raise FastrnnError(f"{name}: expected shape {view.shape}, got {v.shape}")
+            view[...] = v
+
+    # ---- preallocated state -----------------------------------------------------------
+    def workspace(self, seq_length: int, streams: int = 1, dropout: bool = False) -> Workspace:
+        """Every scratch array of one chunk of (seq_length, streams); dropout=True also
+        allocates the masks (needed when Hyper.dropout > 0)."""
+        T, B, L, m, K = seq_length, streams, self.layers, self.hidden, self.vocab_size
+        G = self.info.gates * m
+        z = lambda *shape: aligned_zeros(shape, self.dtype)  # noqa: E731
+        mc = m if self.info.states == 2 else 0
+        dshape = (L, T, B, m) if dropout else (L, 0, 0, 0)
+        bits_type = np.int32 if self.dtype == np.float32 else np.int64
+        return Workspace(X=np.zeros((T, B), np.int32), Y=np.zeros((T, B), np.int32),
+                         A=z(L, T, B, G), R=z(L, T, B, G), H=z(L, T + 1, B, m),
+                         C=z(L, T + 1, B, mc), M=z(*dshape), D=z(*dshape), P=z(T, B, K),
+                         dA=z(T, B, G), dR=z(T, B, G), dH=z(T, B, m), dh=z(B, m), dc=z(B, m),
+                         bits=np.zeros(max(B * G, B * m, K), bits_type))
+
+    def hyper(self, optimizer: str = "adagrad", eta: float = 0.1, clip: float = 5.0,
+              eps: float = 1e-8, alpha: float = 0.95, beta1: float = 0.9, beta2: float = 0.999,
+              dropout: float = 0.0, seed: int = 0) -> Hyper:
+        """Hyper-parameters, cast to the network's dtype (dropout stays float64)."""
+        if optimizer not in optim.OPTIMIZERS:
+            raise FastrnnError(f"optimizer: expected one of {', '.join(optim.OPTIMIZERS)}, "
+                               f"got {optimizer!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise FastrnnError(f"dropout: expected 0 <= p < 1, got {dropout}")
+        t = self.dtype.type
+        return Hyper(optim.OPTIMIZERS[optimizer], t(eta), t(clip), t(eps), t(alpha), t(beta1),
+                     t(beta2), float(dropout), np.uint64(seed))
+
+    def new_run(self, streams: int = 1, capacity: int = 1) -> Run:
+        """A fresh training state for `streams` streams; losses/smooths hold `capacity`
+        updates of one block."""
+        L, m = self.layers, self.hidden
+        mc = m if self.info.states == 2 else 0
+        fstate = np.array([0.0, np.inf])
+        return Run(h=aligned_zeros((L, streams, m), self.dtype),
+                   c=aligned_zeros((L, streams, mc), self.dtype),
+                   best_h=np.zeros((L, m), self.dtype), best_c=np.zeros((L, mc), self.dtype),
+                   fstate=fstate, istate=np.zeros(5, np.int64),
+                   losses=np.zeros(capacity), smooths=np.zeros(capacity))
+
+    # ---- compiled operations ----------------------------------------------------------
+    def _check_ws(self, ws: Workspace, hp: Hyper | None):
+        if ws.A.dtype != self.dtype or ws.A.shape[0] != self.layers or ws.H.shape[3] != self.hidden:
+            raise FastrnnError("workspace: not allocated by this network")
+        if hp is not None and hp.dropout > 0 and ws.M.shape[1] == 0:
+            raise FastrnnError("dropout > 0 needs a workspace allocated with dropout=True")
+
+    def loss_and_grads(self, X, Y, ws: Workspace, hp: Hyper | None = None, h0=None, c0=None,
+                       update: int = 0, train: bool = True) -> float:
+        """Loss of chunk (X, Y) (each (T, B)) from states h0, c0 ((L, B, m), default 0), mean
+        over streams; its gradient goes to self.grad (self.grads views it). The final states
+        are ws.H[:, T], ws.C[:, T]. update numbers the dropout masks."""
+        hp = hp or self.hyper()
+        self._check_ws(ws, hp)
+        ws.X[...] = X
+        ws.Y[...] = Y
+        ws.H[:, 0] = 0.0 if h0 is None else h0
+        if ws.C.shape[3]:
+            ws.C[:, 0] = 0.0 if c0 is None else c0
+        return float(self.kernels.loss_and_grads(self.params, self.grads, ws, hp, update, train))
+
+    def optimizer_step(self, hp: Hyper, step: int, save_best: bool = False) -> None:
+        """Clip + the optimizer on theta with self.grad; step is Adam's t (>= 1)."""
+        kind = hp.optimizer
+        if kind == optim.ADAGRAD:
+            optim.adagrad(self.theta, self.grad, self.moments, hp.eta, hp.clip, hp.eps,
+                          self.best, save_best)
+        elif kind == optim.RMSPROP:
+            optim.rmsprop(self.theta, self.grad, self.moments, hp.eta, hp.clip, hp.eps, hp.alpha,
+                          self.best, save_best)
+        else:
+            optim.adam(self.theta, self.grad, self.moments, hp.eta, hp.clip, hp.eps, hp.beta1,
+                       hp.beta2, step, self.best, save_best)
+
+    def train_block(self, ids: np.ndarray, run: Run, ws: Workspace, hp: Hyper,
+                    n_updates: int) -> int:
+        """n_updates updates along the stream schedule of ids (see fastrnn.streams and
+        network_kernels.train_block); returns how many were done (fewer: a non-finite loss)."""
+        T, B = ws.X.shape
+        self._check_ws(ws, hp)
+        if run.h.shape[1] != B:
+            raise FastrnnError(f"run: expected {B} streams (the workspace's), got {run.h.shape[1]}")
+        if n_updates > run.losses.size:
+            raise FastrnnError(f"n_updates: expected <= {run.losses.size} (the run's capacity), "
+                               f"got {n_updates}")
+        ids = np.ascontiguousarray(ids, np.int32)
+        streams.check_schedule(ids.size, B, T)
+        sched = Schedule(ids, streams.strip_length(ids.size, B),
+                         streams.chunks_per_epoch(ids.size, B, T))
+        return int(self.kernels.train_block(self.params, self.grads, ws, hp, self.flat, sched,
+                                            run, n_updates))
+
+    def best_model(self, run: Run) -> tuple:
+        """(Params views of the best snapshot, best_h, best_c, best x0, best smooth loss)."""
+        return (self.layout.views(self.best), run.best_h, run.best_c,
+                int(run.istate[2]), float(run.fstate[BEST_SMOOTH]))
+
+    def sample_workspace(self) -> Workspace:
+        """A T = B = 1 workspace for sampling and sequence_loss (its H[:, 0], C[:, 0] are the
+        state)."""
+        return self.workspace(1, 1, dropout=False)
+
+    def sample(self, x0: int, n: int, rng: np.random.Generator, h=None, c=None,
+               temperature: float = 1.0, top_p: float = 1.0, params: Params | None = None,
+               ws: Workspace | None = None) -> tuple:
+        """(n sampled ids, final h (L, m), final c) from state (h, c) (default 0), feeding x0
+        first. params: the best snapshot's views, say; default theta."""
+        ws = ws or self.sample_workspace()
+        ws.H[:, 0, 0] = 0.0 if h is None else h
+        if ws.C.shape[3]:
+            ws.C[:, 0, 0] = 0.0 if c is None else c
+        out = np.zeros(n, np.int32)
+        uniforms = rng.random(n)
+        self.kernels.sample(params or self.params, ws, int(x0), float(temperature), float(top_p),
+                            uniforms, out)
+        return out, ws.H[:, 0, 0].copy(), ws.C[:, 0, 0].copy()
+
+    def sequence_loss(self, ids, resets=None, params: Params | None = None) -> tuple:
+        """(total loss in nats, number of predictions) of a text, forward only; the state is
+        0 at the start and reset where resets[t+1] (a document starts at t+1)."""
+        ids = np.ascontiguousarray(ids, np.int32)
+        resets = np.zeros(ids.size, np.bool_) if resets is None else np.asarray(resets, np.bool_)
+        counts = np.zeros(1, np.int64)
+        total = self.kernels.sequence_loss(params or self.params, self.sample_workspace(), ids,
+                                           resets, counts)
+        return float(total), int(counts[0])
