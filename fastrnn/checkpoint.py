@@ -12,6 +12,8 @@ Layout (format "fastrnn-checkpoint", version 1), after Keras' h5 format:
 The file is written under a temporary name in the same directory (.NAME.HOST.PID.tmp), flushed
 to disk, and moved over the old one with os.replace, so a crash or kill -9 at any moment leaves
 the last complete checkpoint; temp files of killed processes are removed by the next save.
+On disk the parameters have the course's shapes (U as (m, K)); in memory the training state
+holds them in the kernels' layout (fastrnn.model.Params): _write and _read_state convert.
 """
 from __future__ import annotations
 
@@ -19,14 +21,12 @@ import io
 import json
 import os
 import socket
-from dataclasses import dataclass
-
 import h5py
 import numpy as np
 
 from .config import TrainConfig
 from .errors import FastrnnError
-from .model import PARAM_NAMES, check_params
+from .model import PARAM_NAMES, Params, check_params
 from .train import TrainState
 
 FORMAT_NAME = "fastrnn-checkpoint"
@@ -43,8 +43,8 @@ def _write(f: h5py.File, state: TrainState) -> None:
     for group, arrays in (("params", state.params), ("optimizer", state.mem),
                           ("best", state.best)):
         grp = f.create_group(group)
-        for k in PARAM_NAMES:
-            grp.create_dataset(k, data=arrays[k])
+        for k, v in arrays.course().items():
+            grp.create_dataset(k, data=np.ascontiguousarray(v))
     best = f["best"]
     best.create_dataset("hprev", data=state.best_hprev)
     best.attrs.update(update=state.best_update, smooth_loss=state.best_smooth, x0=state.best_x0)
@@ -232,7 +232,8 @@ def _read_state(f: h5py.File, path: str) -> TrainState:
                            "PCG64 state)") from None
     return TrainState(
         config=config, vocab=vocab, corpus_name=str(f.attrs["corpus_name"]),
-        corpus_chars=int(f.attrs["corpus_chars"]), params=params, mem=mem, best=best,
+        corpus_chars=int(f.attrs["corpus_chars"]), params=Params.from_course(params),
+        mem=Params.from_course(mem), best=Params.from_course(best),
         best_hprev=bst["hprev"][()], best_x0=int(bst.attrs["x0"]),
         best_update=int(bst.attrs["update"]), best_smooth=float(bst.attrs["smooth_loss"]),
         update=update, epoch=int(st.attrs["epoch"]), chunk=int(st.attrs["chunk"]),
@@ -241,49 +242,3 @@ def _read_state(f: h5py.File, path: str) -> TrainState:
         loss_history=loss.astype(np.float64), smooth_history=smooth.astype(np.float64),
         samples=samples, val_history=val, rng_state=rng_state,
         wall_time=float(st.attrs["wall_time"]))
-
-
-@dataclass
-class Model:
-    """A trained model: what `fastrnn.load` returns."""
-
-    params: dict          # U, W, V, b, c of the chosen model (best or latest)
-    vocab: str
-    config: TrainConfig
-    hprev: np.ndarray     # hidden state to start sampling from
-    x0: int               # id of the character to start from
-    state: TrainState     # everything else in the checkpoint
-
-    def sample(self, n: int = 1000, *, temperature: float = 1.0, top_p: float = 1.0,
-               prime: str | None = None, seed: int | None = None,
-               skip_unknown: bool = False) -> str:
-        """n synthesised characters (after the priming text, if any)."""
-        return "".join(self.stream(n, temperature=temperature, top_p=top_p, prime=prime,
-                                   seed=seed, skip_unknown=skip_unknown))
-
-    def stream(self, n: int = 1000, *, temperature: float = 1.0, top_p: float = 1.0,
-               prime: str | None = None, seed: int | None = None, skip_unknown: bool = False):
-        """Yield the synthesised text in small pieces, as it is drawn."""
-        from .data import decode, encode
-        from .sample import check_options, prime as warm, stream_ids
-
-        check_options(n, temperature, top_p)
-        h, x0 = self.hprev.copy(), self.x0
-        if prime:
-            ids = encode(prime, self.vocab, skip_unknown=skip_unknown)
-            if ids.size == 0:
-                raise FastrnnError("--prime has no characters of the model's vocabulary")
-            h, x0 = warm(self.params, np.zeros_like(h), ids)
-        rng = np.random.default_rng(seed)
-        for ids in stream_ids(self.params, h, x0, n, rng, temperature, top_p):
-            yield decode(ids, self.vocab)
-
-
-def load(path: str, which: str = "best") -> Model:
-    """Load a checkpoint as a Model: which = "best" (lowest smooth loss) or "latest"."""
-    if which not in ("best", "latest"):
-        raise FastrnnError(f"which: expected 'best' or 'latest', got {which!r}")
-    state = load_state(path)
-    if which == "best" and state.best_update >= 0:
-        return Model(state.best, state.vocab, state.config, state.best_hprev, state.best_x0, state)
-    return Model(state.params, state.vocab, state.config, state.hprev, state.next_x0, state)

@@ -311,7 +311,7 @@ def _resume_command(text: str, out: str, encoding: str, json_field: str | None) 
               help="Sample the best model (lowest smooth loss) or the latest parameters.")
 def sample(checkpoint_path, n, temperature, top_p, prime, skip_unknown, seed, best):
     """Synthesise text from CHECKPOINT, streamed to stdout."""
-    from .checkpoint import load
+    from .trained import load
     from .sample import check_options
 
     check_options(n, temperature, top_p)
@@ -423,7 +423,7 @@ def eval_cmd(checkpoint_path, text, best, encoding, json_field, as_json):
     """
     import json
 
-    from .checkpoint import load
+    from .trained import load
     from .inspect import evaluate, format_eval, read_documents
 
     model = load(checkpoint_path, "best" if best else "latest")

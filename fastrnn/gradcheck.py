@@ -1,4 +1,4 @@
-"""Gradient check: the kernels' analytic gradients against central differences (DESIGN.md 1).
+"""Gradient check: the kernels' analytic gradients against central differences.
 
 On a small float64 model (m 5 by default) and one chunk of a real text, every element of
 b, c, U, V, W is perturbed by +-h; the numerical gradient (L(p+h) - L(p-h)) / 2h uses the
