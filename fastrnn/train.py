@@ -266,7 +266,7 @@ def _from_counters(run: np.ndarray, state: TrainState) -> None:
 def warmup(dtype="float64", validation: bool = False) -> None:
     """Compile (or load from Numba's cache) the kernels a training run uses, for dtype, on a
     tiny run, so that progress and timing never include JIT time. The evaluation kernel is
-    compiled only for a run with validation (it adds ~0.4 s to a cold start)."""
+    compiled only for a run with validation (it adds to a cold start)."""
     corpus = Corpus("warmup", "ab", np.array([0, 1, 1, 0, 1, 0, 0, 1], np.int32),
                     np.array([0], np.int64))
     cfg = TrainConfig(hidden=2, seq_length=3, epochs=1, dtype=str(np.dtype(dtype)),

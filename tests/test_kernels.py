@@ -189,14 +189,22 @@ def test_aligned_arrays_start_on_a_cache_line(dtype):
         a = model.aligned_zeros(shape, dtype)
         assert a.ctypes.data % model.ALIGN == 0 and a.flags.c_contiguous and a.flags.writeable
         assert a.shape == shape and a.dtype == dtype and not a.any()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_params_layout_and_the_course_view(dtype):
+    """Params: aligned C-contiguous arrays, U stored as (K, m); course() gives the course's
+    shapes as views (U transposed), and from_course(course()) round-trips exactly."""
     course = {k: np.arange(np.prod(s), dtype=dtype).reshape(s)
-              for k, s in model.param_shapes(5, 3).items()} if dtype != np.int32 else None
-    if course is not None:       # Params: the kernels' layout, U stored transposed
-        p = Params.from_course(course)
-        for k, a in p.items():
-            assert a.ctypes.data % model.ALIGN == 0 and a.flags.c_contiguous, k
-            assert np.array_equal(p.course()[k], course[k]), k
-        assert p.U.shape == (5, 3) and np.shares_memory(p.course()["U"], p.U)
+              for k, s in model.param_shapes(5, 3).items()}
+    p = Params.from_course(course)
+    assert p.U.shape == (5, 3) and model.check_layout(p) == (5, 3, np.dtype(dtype))
+    for k, a in p.items():
+        assert a.ctypes.data % model.ALIGN == 0 and a.flags.c_contiguous, k
+        assert np.array_equal(p.course()[k], course[k]) and np.shares_memory(p.course()[k], a)
+    p["W"] += 1                  # dict-style writes go into the owned array
+    assert np.array_equal(p.W, course["W"] + 1)
+    assert all(np.array_equal(a, b) for a, b in zip(Params.from_course(p.course()), p))
 
 
 def test_the_block_counts_the_characters_it_trained_on():
