@@ -24,7 +24,8 @@ TIMINGS: dict = {}
 
 @pytest.fixture(scope="session")
 def corpus():
-    """tinyshakespeare from ../shared when present, else the built-in offline corpus."""
+    """tinyshakespeare when it is beside the clone (SHARED_CORPUS), else the built-in offline
+    corpus (the table names the corpus used)."""
     from fastrnn.data import read_corpus
 
     return read_corpus(SHARED_CORPUS if os.path.exists(SHARED_CORPUS) else None)

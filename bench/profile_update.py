@@ -17,104 +17,111 @@ import numpy as np
 from numba import njit
 
 from fastrnn import kernels as k
-from fastrnn.model import aligned_copy, aligned_zeros
+from fastrnn.model import Hyper, Params, Schedule, Workspace, aligned_copy
 from fastrnn.vecmath import _vexp, _vtanh
 
 _JIT = njit(error_model="numpy", fastmath={"reassoc", "contract"})
+TAU = 25
+STARTS = 9000 // TAU      # chunks cycled through by the timing loops
 
 
 @_JIT
 def _fwd_bwd(R, a):
-    UT, W, V, b, c, ids, H, P, DH, dA, bits, dUT, dW, dV, db, dc, GUT, GW, GV, mark, h, s = a
+    p, G, ws, sched, hyper, h = a
     loss = 0.0
     for r in range(R):
-        loss += k._forward_backward(UT, W, V, b, c, ids, (r * 25) % 9000, 25, h,
-                                    H, P, DH, dA, bits, dUT, dW, dV, db, dc)
+        loss += k._forward_backward(p, ws, sched, r % STARTS, h)
     return loss
 
 
 @_JIT
 def _matvec_forward(R, a):
-    UT, W, V, b, c, ids, H, P, DH, dA, bits, dUT, dW, dV, db, dc, GUT, GW, GV, mark, h, s = a
+    p, G, ws, sched, hyper, h = a
     for _ in range(R):
-        for t in range(25):
-            k._matvec_add(W, H[t], UT, ids[t], b, DH[t])
+        for t in range(TAU):
+            k._matvec_add(p.W, ws.H[t], p.U, sched.ids[t], p.b, ws.DH[t])
 
 
 @_JIT
 def _matvec_backward(R, a):
-    UT, W, V, b, c, ids, H, P, DH, dA, bits, dUT, dW, dV, db, dc, GUT, GW, GV, mark, h, s = a
+    p, G, ws, sched, hyper, h = a
     for _ in range(R):
-        for t in range(24, 0, -1):
-            k._matvec_t_add(W, dA[t], DH[t - 1])
+        for t in range(TAU - 1, 0, -1):
+            k._matvec_t_add(p.W, ws.dA[t], ws.DH[t - 1])
 
 
 @_JIT
 def _tanh(R, a):
-    UT, W, V, b, c, ids, H, P, DH, dA, bits, dUT, dW, dV, db, dc, GUT, GW, GV, mark, h, s = a
-    m = W.shape[0]
+    p, G, ws, sched, hyper, h = a
+    m = p.W.shape[0]
     for _ in range(R):
-        for t in range(25):
-            _vtanh(DH[t], H[t + 1], bits[:m])
+        for t in range(TAU):
+            _vtanh(ws.DH[t], ws.H[t + 1], ws.bits[:m])
 
 
 @_JIT
 def _softmax_exp(R, a):
-    UT, W, V, b, c, ids, H, P, DH, dA, bits, dUT, dW, dV, db, dc, GUT, GW, GV, mark, h, s = a
+    p, G, ws, sched, hyper, h = a
+    P = ws.P
     for _ in range(R):
-        for t in range(25):
+        for t in range(TAU):
             for j in range(P.shape[1]):
                 P[t, j] = -0.01 * j          # keep the inputs in range: exp runs in place
-            _vexp(P[t], bits[:P.shape[1]])
+            _vexp(P[t], ws.bits[:P.shape[1]])
 
 
 @_JIT
 def _blas(R, a):
-    UT, W, V, b, c, ids, H, P, DH, dA, bits, dUT, dW, dV, db, dc, GUT, GW, GV, mark, h, s = a
+    p, G, ws, sched, hyper, h = a
+    g = ws.grads
     for _ in range(R):
-        np.dot(H[1:], V.T, P)
-        np.dot(P.T, H[1:], dV)
-        np.dot(P, V, DH)
-        np.dot(dA.T, H[:25], dW)
+        np.dot(ws.H[1:], p.V.T, ws.P)
+        np.dot(ws.P.T, ws.H[1:], g.V)
+        np.dot(ws.P, p.V, ws.DH)
+        np.dot(ws.dA.T, ws.H[:TAU], g.W)
 
 
 @_JIT
 def _adagrad(R, a):
-    UT, W, V, b, c, ids, H, P, DH, dA, bits, dUT, dW, dV, db, dc, GUT, GW, GV, mark, h, s = a
-    eta, clip, eps = s[0], s[1], s[2]
+    p, G, ws, sched, hyper, h = a
+    g = ws.grads
     for r in range(R):
-        k._adagrad_columns(UT, GUT, dUT, ids, (r * 25) % 9000, 25, mark, eta, clip, eps)
-        k._adagrad_dense(W.reshape(-1), GW.reshape(-1), dW.reshape(-1), eta, clip, eps,
-                         W.reshape(-1), False)
-        k._adagrad_dense(V.reshape(-1), GV.reshape(-1), dV.reshape(-1), eta, clip, eps,
-                         V.reshape(-1), False)
+        k._adagrad_columns(p.U, G.U, g.U, sched.ids, sched.starts[r % STARTS], TAU, ws.mark,
+                           hyper)
+        k.adagrad_dense(p.W.reshape(-1), G.W.reshape(-1), g.W.reshape(-1), hyper,
+                        p.W.reshape(-1), False)
+        k.adagrad_dense(p.V.reshape(-1), G.V.reshape(-1), g.V.reshape(-1), hyper,
+                        p.V.reshape(-1), False)
 
 
 @_JIT
 def _best_copy(R, a):
-    UT, W, V, b, c, ids, H, P, DH, dA, bits, dUT, dW, dV, db, dc, GUT, GW, GV, mark, h, s = a
+    p, G, ws, sched, hyper, h = a
+    g = ws.grads
     for _ in range(R):
-        k._copy(UT, dUT)
-        k._copy(W, dW)
-        k._copy(V, dV)
+        k._copy(p.U, g.U)
+        k._copy(p.W, g.W)
+        k._copy(p.V, g.V)
 
 
 def main(dtype: str = "float64", m: int = 100) -> None:
-    K, tau = 65, 25
+    K = 65
     rng = np.random.default_rng(0)
-    z = lambda *shape: aligned_zeros(shape, dtype)                        # noqa: E731
     rnd = lambda *shape, scale=0.1: aligned_copy(                         # noqa: E731
         (scale * rng.standard_normal(shape)).astype(dtype))
-    W, UT, V = rnd(m, m), rnd(K, m, scale=0.01), rnd(K, m, scale=0.01)
-    ints = np.int64 if dtype == "float64" else np.int32
+    p = Params(rnd(K, m, scale=0.01), rnd(m, m), rnd(K, m, scale=0.01),
+               rnd(m, scale=0), rnd(K, scale=0))
+    G = Params(*(aligned_copy(np.ones_like(v)) for v in p))
+    ws = Workspace.allocate(K, m, TAU, dtype)
+    ws.H[...] = rnd(TAU + 1, m)
+    ws.dA[...] = rnd(TAU, m)
+    ids = rng.integers(0, K, 10000).astype(np.int32)
+    sched = Schedule(ids, np.arange(STARTS, dtype=np.int64) * TAU,
+                     np.full(STARTS, TAU, np.int64), np.zeros(STARTS, np.bool_))
     # eta 0: AdaGrad does all its work but leaves the parameters as they are
-    scalars = np.array([0.0, 5.0, 1e-8], dtype)
-    args = (UT, W, V, z(m), z(K), rng.integers(0, K, 10000).astype(np.int32),
-            rnd(tau + 1, m), z(tau, K), z(tau, m), rnd(tau, m), np.zeros(max(m, K), ints),
-            z(K, m), z(m, m), z(K, m), z(m), z(K), z(K, m) + 1, z(m, m) + 1, z(K, m) + 1,
-            np.zeros(K, np.bool_), z(m), scalars)
+    args = (p, G, ws, sched, Hyper.of(0.0, 5.0, 1e-8, dtype), np.zeros(m, dtype))
     R = max(20, int(4e7 / m ** 2))
-    print(f"one update, {dtype}, m={m}, K={K}, seq {tau}: microseconds")
+    print(f"one update, {dtype}, m={m}, K={K}, seq {TAU}: microseconds")
     for name, f in [("forward+backward (all)", _fwd_bwd), ("  mat-vecs forward", _matvec_forward),
                     ("  mat-vecs backward", _matvec_backward), ("  tanh", _tanh),
                     ("  softmax exp", _softmax_exp), ("  4 BLAS products", _blas),

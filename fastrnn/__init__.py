@@ -2,7 +2,7 @@
 
 Public API re-exports only.
 """
-from .checkpoint import Model, load
+from .trained import Model, load
 from .config import GradcheckConfig, SampleConfig, TrainConfig
 from .data import Corpus, read_corpus
 from .errors import FastrnnError

@@ -28,6 +28,9 @@ Verified: every attribute and dataset is validated on load (types, ranges, shape
 that reach a kernel), every HDF5 error becomes a one-line FastrnnError, and the checksum
 attribute (CRC-32 over every dataset and attribute) reports a corrupted file instead of
 training on it.
+
+On disk the parameters have the course's shapes (U as (m, K)); in memory the training state
+holds them in the kernels' layout (fastrnn.model.Params): _write and _read_state convert.
 """
 from __future__ import annotations
 
@@ -38,14 +41,13 @@ import os
 import socket
 import stat
 import zlib
-from dataclasses import dataclass
 
 import h5py
 import numpy as np
 
 from .config import TrainConfig
 from .errors import FastrnnError
-from .model import PARAM_NAMES, check_params
+from .model import PARAM_NAMES, Params, check_params
 from .train import TrainState
 
 FORMAT_NAME = "fastrnn-checkpoint"
@@ -180,8 +182,8 @@ def _write(f: h5py.File, state: TrainState, history_crc: int | None = None,
     for group, arrays in (("params", state.params), ("optimizer", state.mem),
                           ("best", state.best)):
         grp = f.create_group(group)
-        for k in PARAM_NAMES:
-            grp.create_dataset(k, data=arrays[k])
+        for k, v in arrays.course().items():
+            grp.create_dataset(k, data=np.ascontiguousarray(v))
     best = f["best"]
     best.create_dataset("hprev", data=state.best_hprev)
     best.attrs.update(update=state.best_update, smooth_loss=state.best_smooth, x0=state.best_x0)
@@ -553,7 +555,8 @@ def _read_state(f: h5py.File, path: str) -> TrainState:
                                "the file was corrupted or edited)")
     return TrainState(
         config=config, vocab=vocab, corpus_name=corpus_name,
-        corpus_chars=corpus_chars, params=params, mem=mem, best=best,
+        corpus_chars=corpus_chars, params=Params.from_course(params),
+        mem=Params.from_course(mem), best=Params.from_course(best),
         best_hprev=hprevs["best/hprev"], best_x0=best_x0,
         best_update=best_update, best_smooth=best_smooth,
         update=update, epoch=epoch, chunk=chunk,
@@ -574,49 +577,3 @@ def _json_texts(raw: np.ndarray) -> list:
     if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
         raise FastrnnError("damaged checkpoint (/samples/text_json is not a list of strings)")
     return texts
-
-
-@dataclass
-class Model:
-    """A trained model: what `fastrnn.load` returns."""
-
-    params: dict          # U, W, V, b, c of the chosen model (best or latest)
-    vocab: str
-    config: TrainConfig
-    hprev: np.ndarray     # hidden state to start sampling from
-    x0: int               # id of the character to start from
-    state: TrainState     # everything else in the checkpoint
-
-    def sample(self, n: int = 1000, *, temperature: float = 1.0, top_p: float = 1.0,
-               prime: str | None = None, seed: int | None = None,
-               skip_unknown: bool = False) -> str:
-        """n synthesised characters (after the priming text, if any)."""
-        return "".join(self.stream(n, temperature=temperature, top_p=top_p, prime=prime,
-                                   seed=seed, skip_unknown=skip_unknown))
-
-    def stream(self, n: int = 1000, *, temperature: float = 1.0, top_p: float = 1.0,
-               prime: str | None = None, seed: int | None = None, skip_unknown: bool = False):
-        """Yield the synthesised text in small pieces, as it is drawn."""
-        from .data import decode, encode
-        from .sample import check_options, prime as warm, stream_ids
-
-        check_options(n, temperature, top_p)
-        h, x0 = self.hprev.copy(), self.x0
-        if prime:
-            ids = encode(prime, self.vocab, skip_unknown=skip_unknown)
-            if ids.size == 0:
-                raise FastrnnError("--prime has no characters of the model's vocabulary")
-            h, x0 = warm(self.params, np.zeros_like(h), ids)
-        rng = np.random.default_rng(seed)
-        for ids in stream_ids(self.params, h, x0, n, rng, temperature, top_p):
-            yield decode(ids, self.vocab)
-
-
-def load(path: str, which: str = "best") -> Model:
-    """Load a checkpoint as a Model: which = "best" (lowest smooth loss) or "latest"."""
-    if which not in ("best", "latest"):
-        raise FastrnnError(f"which: expected 'best' or 'latest', got {which!r}")
-    state = load_state(path)
-    if which == "best" and state.best_update >= 0:
-        return Model(state.best, state.vocab, state.config, state.best_hprev, state.best_x0, state)
-    return Model(state.params, state.vocab, state.config, state.hprev, state.next_x0, state)

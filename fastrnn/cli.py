@@ -315,7 +315,7 @@ def _resume_command(text: str, out: str, encoding: str, json_field: str | None) 
               help="Sample the best model (lowest smooth loss) or the latest parameters.")
 def sample(checkpoint_path, n, temperature, top_p, prime, skip_unknown, seed, best):
     """Synthesise text from CHECKPOINT, streamed to stdout."""
-    from .checkpoint import load
+    from .trained import load
 
     SampleConfig(n=n, temperature=temperature, top_p=top_p, seed=seed)   # validates
     model = load(checkpoint_path, "best" if best else "latest")
@@ -426,8 +426,8 @@ def eval_cmd(checkpoint_path, text, best, encoding, json_field, as_json):
     """
     import json
 
-    from .checkpoint import load
     from .evaluate import evaluate, format_eval, read_documents
+    from .trained import load
 
     model = load(checkpoint_path, "best" if best else "latest")
     state = model.state

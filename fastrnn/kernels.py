@@ -1,8 +1,13 @@
 """Numba kernels: forward/backward over a chunk, clip+AdaGrad, a block of training, sampling.
 
-Rules (DESIGN.md): @njit functions only; inputs first, outputs last; nothing allocated in the
-training path -- every array is preallocated by fastrnn.model.Workspace. A leading underscore
-marks compiled internals; fastrnn.model validates shapes and dtypes once and then calls these.
+Rules: @njit functions only; inputs first, outputs last; nothing allocated in the training
+path -- every array is preallocated by fastrnn.model. Arguments come grouped in the
+NamedTuples of fastrnn.model (Params, Workspace, Schedule, Hyper, Trainee) and the COUNTERS
+structured array, so a misplaced argument is a typing error. Naming says who may call what:
+a name without a leading underscore is a cached entry point, called from Python (by
+fastrnn.model, .train and .sample, after they validated shapes and dtypes); a leading
+underscore marks an internal, inlined into those entry points and never called from Python
+(an inline kernel called from Python is compiled again in every process, uncached).
 
 Why the code looks the way it does:
 - Over a chunk only W h_{t-1} (forward) and W^T da_t (backward) are sequential. The logits
@@ -10,12 +15,14 @@ Why the code looks the way it does:
   over all steps of the chunk at once, done by BLAS (np.dot with an out array).
 - error_model="numpy" stops Numba from inserting division-by-zero checks that block SIMD.
 - fastmath is config.FASTMATH (reassociation + FMA only), never 'nnan'/'ninf'.
-- U (with its G, gradient and best copy) is passed transposed, (K, m): the column a character
-  selects is then one contiguous row (strided, it cost ~18 us of a ~112 us update).
-- Callers pass 64-byte aligned arrays (fastrnn.model.aligned_zeros); see there for why.
+- U (with its G, gradient and best copy) is stored transposed, (K, m): the column a
+  character selects is then one contiguous row; read strided, it was a sizeable part of an
+  update.
+- Arrays are 64-byte aligned (fastrnn.model.aligned_zeros; see there for why).
 - tanh and the softmax exp use fastrnn.vecmath's branch-free loops (~2 ulp), which vectorise;
   libm's, one call per element, were a third of an update. Sampling and evaluation keep
   np.tanh/np.exp: they are not the hot path.
+The algorithm itself is described in docs/algorithm.md.
 """
 from __future__ import annotations
 
@@ -27,16 +34,15 @@ from .vecmath import _rsqrt, _vexp, _vtanh
 
 _jit = njit(cache=True, error_model="numpy", fastmath=set(FASTMATH), nogil=True)
 # Helpers called from one place are inlined at Numba's IR level: LLVM inlines them anyway, and
-# compiling each on its own first cost ~0.1-0.3 s of cold start apiece. A helper called from
-# several places (_adagrad_dense, 4 calls) stays a compiled function: inlined, it cost 1.5 s.
+# compiling each on its own first adds to the cold start. A helper called from several places
+# (adagrad_dense, 4 calls) stays a compiled function: inlined, it would be compiled 4 times.
 _jit_inline = njit(error_model="numpy", fastmath=set(FASTMATH), nogil=True, inline="always")
 
 
 @_jit_inline
 def _matvec_add(W, h, UT, x, b, out):
     """out = W h + U[:, x] + b, with U given transposed (UT[x] is U's column x). Four rows at a
-    time: four independent vector reductions per pass over h amortise the horizontal sums
-    (1.4x faster than one row at a time at m=100).
+    time: four independent vector reductions per pass over h amortise the horizontal sums.
     Accumulators start from an array element so float32 stays float32."""
     m = W.shape[0]
     i = 0
@@ -81,15 +87,17 @@ def _matvec_t_add(W, d, out):
 
 
 @_jit_inline
-def _forward_backward(UT, W, V, b, c, ids, start, n, hprev,
-                      H, P, DH, dA, bits, dUT, dW, dV, db, dc):
-    """Loss of chunk X = ids[start:start+n], Y = ids[start+1:start+n+1] from hprev, and its
-    gradients. H[0] = hprev, H[t+1] = h_t; H[n] is the new hidden state. P ends holding the
-    output gradient (p_t - onehot(y_t)). U and its gradient are passed transposed, (K, m): a
-    character's column of U is then a contiguous row, for the input term, the gradient and
-    AdaGrad alike. dUT is only written in the rows of X (the others stay whatever they were:
-    the AdaGrad step reads only those rows). bits is integer
-    scratch of max(m, K) elements for the vectorised exp/tanh."""
+def _forward_backward(p, ws, sched, k, hprev):
+    """Loss of chunk k of the schedule (X = ids[start:start+n], Y = ids[start+1:start+n+1])
+    from hprev, and its gradients into ws.grads. ws.H[0] = hprev, ws.H[t+1] = h_t; ws.H[n] is
+    the new hidden state. ws.P ends holding the output gradient (p_t - onehot(y_t)). The
+    gradient of U (stored transposed) is only written in the rows of X (the others stay
+    whatever they were: the AdaGrad step reads only those rows)."""
+    UT, W, V, b, c = p.U, p.W, p.V, p.b, p.c
+    g = ws.grads
+    H, P, DH, dA, bits = ws.H, ws.P, ws.DH, ws.dA, ws.bits
+    ids = sched.ids
+    start, n = sched.starts[k], sched.lengths[k]
     m = W.shape[0]
     K = V.shape[0]
     for i in range(m):
@@ -107,27 +115,28 @@ def _forward_backward(UT, W, V, b, c, ids, start, n, hprev,
         y = ids[start + t + 1]
         row = Pn[t]
         mx = -np.inf
-        for k in range(K):
-            row[k] += c[k]
-            mx = max(mx, row[k])
-        for k in range(K):
-            row[k] -= mx
+        for j in range(K):
+            row[j] += c[j]
+            mx = max(mx, row[j])
+        for j in range(K):
+            row[j] -= mx
         _vexp(row, bits[:K])
         tot = 0.0
-        for k in range(K):
-            tot += row[k]
+        for j in range(K):
+            tot += row[j]
         inv = 1.0 / tot
-        for k in range(K):
-            row[k] *= inv
+        for j in range(K):
+            row[j] *= inv
         loss -= np.log(row[y])
         row[y] -= 1.0            # now do_t = p_t - onehot(y_t)
     # output-layer gradients for all steps at once
-    np.dot(Pn.T, Hs, dV)
-    for k in range(K):
-        dc[k] = 0.0
+    np.dot(Pn.T, Hs, g.V)
+    dc = g.c
+    for j in range(K):
+        dc[j] = 0.0
     for t in range(n):
-        for k in range(K):
-            dc[k] += Pn[t, k]
+        for j in range(K):
+            dc[j] += Pn[t, j]
     DHn = DH[:n]
     np.dot(Pn, V, DHn)           # V^T do_t for every t
     # backward through time: da_t = (1 - h_t^2) * (V^T do_t + W^T da_{t+1})   (sequential)
@@ -139,12 +148,14 @@ def _forward_backward(UT, W, V, b, c, ids, start, n, hprev,
         if t > 0:
             _matvec_t_add(W, da, DHn[t - 1])
     dAn = dA[:n]
-    np.dot(dAn.T, H[:n], dW)
+    np.dot(dAn.T, H[:n], g.W)
+    db = g.b
     for i in range(m):
         db[i] = 0.0
     for t in range(n):
         for i in range(m):
             db[i] += dAn[t, i]
+    dUT = g.U
     for t in range(n):
         du = dUT[ids[start + t]]
         for i in range(m):
@@ -157,32 +168,36 @@ def _forward_backward(UT, W, V, b, c, ids, start, n, hprev,
 
 
 @_jit
-def _adagrad_dense(theta, G, g, eta, clip, eps, best, save):
-    """theta -= eta * clip(g) / sqrt(G + eps) after G += clip(g)^2, over a whole array. With
+def forward_backward(p, ws, sched, k, hprev):
+    """Entry point of _forward_backward (for fastrnn.model.loss_and_grads)."""
+    return _forward_backward(p, ws, sched, k, hprev)
+
+
+@_jit
+def adagrad_dense(theta, G, g, hyper, best, save):
+    """theta -= eta * clip(g) / sqrt(G + eps) after G += clip(g)^2, over whole 1-d arrays. With
     save, best first receives theta's pre-update values (the best-model snapshot rides on
     this pass instead of a separate copy over the same memory)."""
-    th = theta.reshape(-1)
-    gg = G.reshape(-1)
-    gr = g.reshape(-1)
+    eta, clip, eps = hyper.eta, hyper.clip, hyper.eps
     if save:
-        bb = best.reshape(-1)
-        for i in range(th.size):
-            d = min(max(gr[i], -clip), clip)
-            gg[i] += d * d
-            bb[i] = th[i]
-            th[i] -= eta * d * _rsqrt(gg[i] + eps, gg)
+        for i in range(theta.size):
+            d = min(max(g[i], -clip), clip)
+            G[i] += d * d
+            best[i] = theta[i]
+            theta[i] -= eta * d * _rsqrt(G[i] + eps, G)
     else:
-        for i in range(th.size):
-            d = min(max(gr[i], -clip), clip)
-            gg[i] += d * d
-            th[i] -= eta * d * _rsqrt(gg[i] + eps, gg)
+        for i in range(theta.size):
+            d = min(max(g[i], -clip), clip)
+            G[i] += d * d
+            theta[i] -= eta * d * _rsqrt(G[i] + eps, G)
 
 
 @_jit_inline
-def _adagrad_columns(UT, GUT, dUT, ids, start, n, mark, eta, clip, eps):
+def _adagrad_columns(UT, GUT, dUT, ids, start, n, mark, hyper):
     """The AdaGrad step of U (transposed, like its G and gradient) over the columns of X only:
     every other column has zero gradient, for which AdaGrad changes nothing (G += 0,
     theta -= 0), so skipping them is exact."""
+    eta, clip, eps = hyper.eta, hyper.clip, hyper.eps
     m = UT.shape[1]
     for t in range(n):
         mark[ids[start + t]] = True
@@ -199,7 +214,7 @@ def _adagrad_columns(UT, GUT, dUT, ids, start, n, mark, eta, clip, eps):
 
 @_jit_inline
 def _copy(src, dst):
-    """dst[...] = src for C-contiguous arrays; a flat loop is 2-3x faster than Numba's slice
+    """dst[...] = src for C-contiguous arrays; a flat loop is faster than Numba's slice
     assignment, and the best model is copied on most updates early in training."""
     s = src.reshape(-1)
     d = dst.reshape(-1)
@@ -208,63 +223,65 @@ def _copy(src, dst):
 
 
 @_jit
-def _train_block(UT, W, V, b, c, GUT, GW, GV, Gb, Gc,
-                 ids, starts, lengths, resets, k0, k1, eta, clip, eps,
-                 H, P, DH, dA, bits, mark, dUT, dW, dV, db, dc,
-                 hprev, BUT, BW, BV, Bb, Bc, best_h, fstate, istate, loss_out, smooth_out):
-    """Train on chunks k0..k1-1 of the epoch schedule, one AdaGrad update each.
+def train_block(t, run, ws, sched, hyper, stop):
+    """Train on chunks run[0].chunk .. stop-1 of the schedule, one AdaGrad update each.
 
-    U, its G, gradient and best copy are transposed, (K, m), as in _forward_backward.
-    fstate = [smooth_loss, best_smooth_loss]; istate = [update, best_update, best_x0].
-    Per update u: loss_out[u], smooth_out[u]. When the smooth loss reaches a new minimum the
-    pre-update parameters, the chunk's starting hidden state and first character become the
-    best model. Returns the number of updates done; it stops early, before updating, at a
-    non-finite loss (the caller reports divergence).
+    t is a fastrnn.model.Trainee, run the one-element COUNTERS array. Per update u:
+    t.loss[u], t.smooth[u]. When the smooth loss reaches a new minimum the pre-update
+    parameters, the chunk's starting hidden state and first character become the best model.
+    Returns the number of updates done; it stops early, before updating, at a non-finite loss
+    (the caller reports divergence).
     """
-    m = W.shape[0]
-    for k in range(k0, k1):
-        if resets[k]:
+    r = run[0]
+    p, G, B, g = t.params, t.G, t.best, ws.grads
+    hprev = t.hprev
+    m = hprev.size
+    k0 = r.chunk
+    for k in range(k0, stop):
+        if sched.resets[k]:
             for i in range(m):
                 hprev[i] = 0.0
-        start = starts[k]
-        n = lengths[k]
-        loss = _forward_backward(UT, W, V, b, c, ids, start, n, hprev,
-                                 H, P, DH, dA, bits, dUT, dW, dV, db, dc)
+        start, n = sched.starts[k], sched.lengths[k]
+        loss = _forward_backward(p, ws, sched, k, hprev)
         if not np.isfinite(loss):
             return k - k0
-        u = istate[0]
-        smooth = loss if u == 0 else 0.999 * fstate[0] + 0.001 * loss
-        fstate[0] = smooth
-        loss_out[u] = loss
-        smooth_out[u] = smooth
-        save = smooth < fstate[1]
+        u = r.update
+        smooth = loss if u == 0 else 0.999 * r.smooth + 0.001 * loss
+        r.smooth = smooth
+        t.loss[u] = loss
+        t.smooth[u] = smooth
+        save = smooth < r.best_smooth
         if save:
-            fstate[1] = smooth
-            istate[1] = u
-            istate[2] = ids[start]
-            _copy(UT, BUT)           # the AdaGrad passes below save W, V, b, c
+            r.best_smooth = smooth
+            r.best_update = u
+            r.best_x0 = sched.ids[start]
+            _copy(p.U, B.U)           # the AdaGrad passes below save W, V, b, c
             for i in range(m):
-                best_h[i] = hprev[i]
-        _adagrad_columns(UT, GUT, dUT, ids, start, n, mark, eta, clip, eps)
-        # flat views: one compiled specialisation of _adagrad_dense instead of two (1-D, 2-D)
-        _adagrad_dense(W.reshape(-1), GW.reshape(-1), dW.reshape(-1), eta, clip, eps,
-                       BW.reshape(-1), save)
-        _adagrad_dense(V.reshape(-1), GV.reshape(-1), dV.reshape(-1), eta, clip, eps,
-                       BV.reshape(-1), save)
-        _adagrad_dense(b, Gb, db, eta, clip, eps, Bb, save)
-        _adagrad_dense(c, Gc, dc, eta, clip, eps, Bc, save)
+                t.best_hprev[i] = hprev[i]
+        _adagrad_columns(p.U, G.U, g.U, sched.ids, start, n, ws.mark, hyper)
+        # flat views: one compiled specialisation of adagrad_dense instead of two (1-D, 2-D)
+        adagrad_dense(p.W.reshape(-1), G.W.reshape(-1), g.W.reshape(-1), hyper,
+                      B.W.reshape(-1), save)
+        adagrad_dense(p.V.reshape(-1), G.V.reshape(-1), g.V.reshape(-1), hyper,
+                      B.V.reshape(-1), save)
+        adagrad_dense(p.b, G.b, g.b, hyper, B.b, save)
+        adagrad_dense(p.c, G.c, g.c, hyper, B.c, save)
         for i in range(m):
-            hprev[i] = H[n, i]
-        istate[0] = u + 1
-    return k1 - k0
+            hprev[i] = ws.H[n, i]
+        r.update = u + 1
+        r.chunk = k + 1
+        r.chars += n
+    return stop - k0
 
 
 @_jit_inline
-def _step_hidden(U, W, b, h, x, a):
+def _step_hidden(p, h, x, a):
     """h <- tanh(W h + U[:, x] + b), with a as scratch."""
+    W, b = p.W, p.b
+    u = p.U[x]                   # U's column x: a row of the stored transpose
     m = W.shape[0]
     for i in range(m):
-        s = U[i, x] + b[i]
+        s = u[i] + b[i]
         for j in range(m):
             s += W[i, j] * h[j]
         a[i] = s
@@ -273,109 +290,121 @@ def _step_hidden(U, W, b, h, x, a):
 
 
 @_jit_inline
-def _logits(V, c, h, p):
-    """p = V h + c; returns argmax p (the first, like np.argmax) and max p."""
+def _logits(p, h, o):
+    """o = V h + c; returns argmax o (the first, like np.argmax) and max o."""
+    V, c = p.V, p.c
     K = V.shape[0]
     m = V.shape[1]
-    best = 0
+    top = 0
     mx = -np.inf
     for k in range(K):
         s = c[k]
         for j in range(m):
             s += V[k, j] * h[j]
-        p[k] = s
+        o[k] = s
         if s > mx:
             mx = s
-            best = k
-    return best, mx
+            top = k
+    return top, mx
 
 
 @_jit_inline
-def _softmax_t(p, mx, temperature):
-    """p <- softmax(p / temperature) in place, given mx = max p."""
+def _softmax_t(o, mx, temperature):
+    """o <- softmax(o / temperature) in place, given mx = max o."""
     tot = 0.0
-    for k in range(p.size):
-        p[k] = np.exp((p[k] - mx) / temperature)
-        tot += p[k]
-    for k in range(p.size):
-        p[k] /= tot
+    for k in range(o.size):
+        o[k] = np.exp((o[k] - mx) / temperature)
+        tot += o[k]
+    for k in range(o.size):
+        o[k] /= tot
 
 
 @_jit
-def _sample(U, W, V, b, c, x0, temperature, uniforms, h, a, p, out):
+def prime(p, h, ids):
+    """Feed ids through the RNN: h <- step(h, x) for each x, in place."""
+    a = np.empty_like(h)
+    for t in range(ids.size):
+        _step_hidden(p, h, ids[t], a)
+
+
+@_jit
+def sample(p, x0, temperature, uniforms, h, out):
     """Draw len(out) characters: each next id from softmax((V h + c) / temperature), h carried
     in place. temperature 0 is argmax. uniforms[i] in [0, 1) decides draw i (inverse CDF), so
     the caller's RNG decides."""
-    K = V.shape[0]
+    a, prob = np.empty_like(h), np.empty_like(p.c)
+    K = prob.size
     x = x0
     for step in range(out.size):
-        _step_hidden(U, W, b, h, x, a)
-        best, mx = _logits(V, c, h, p)
+        _step_hidden(p, h, x, a)
+        top, mx = _logits(p, h, prob)
         if temperature == 0.0:
-            x = best
+            x = top
         else:
-            _softmax_t(p, mx, temperature)
-            r = uniforms[step]
+            _softmax_t(prob, mx, temperature)
+            u = uniforms[step]
             x = K - 1
             acc = 0.0
             for k in range(K):
-                acc += p[k]
-                if r < acc:
+                acc += prob[k]
+                if u < acc:
                     x = k
                     break
         out[step] = x
 
 
 @_jit
-def _sample_top_p(U, W, V, b, c, x0, temperature, top_p, uniforms, h, a, p, out):
-    """_sample restricted to the smallest most-likely set of mass >= top_p (nucleus sampling,
-    temperature > 0). A kernel of its own: np.argsort costs ~1.3 s of compile time, which
-    training (always top_p = 1) need not pay."""
-    K = V.shape[0]
+def sample_top_p(p, x0, temperature, top_p, uniforms, h, out):
+    """sample restricted to the smallest most-likely set of mass >= top_p (nucleus sampling,
+    temperature > 0). A kernel of its own: np.argsort is slow to compile, which training
+    (always top_p = 1) need not pay."""
+    a, prob = np.empty_like(h), np.empty_like(p.c)
+    K = prob.size
     x = x0
     for step in range(out.size):
-        _step_hidden(U, W, b, h, x, a)
-        best, mx = _logits(V, c, h, p)
-        _softmax_t(p, mx, temperature)
-        r = uniforms[step]
-        order = np.argsort(-p)
+        _step_hidden(p, h, x, a)
+        _, mx = _logits(p, h, prob)
+        _softmax_t(prob, mx, temperature)
+        order = np.argsort(-prob)
         mass = 0.0
         keep = K
-        for r_ in range(K):
-            mass += p[order[r_]]
+        for rank in range(K):
+            mass += prob[order[rank]]
             if mass >= top_p:
-                keep = r_ + 1
+                keep = rank + 1
                 break
-        r *= mass                # draw inside the kept mass
+        u = uniforms[step] * mass        # draw inside the kept mass
         x = order[keep - 1]
         acc = 0.0
-        for r_ in range(keep):
-            acc += p[order[r_]]
-            if r < acc:
-                x = order[r_]
+        for rank in range(keep):
+            acc += prob[order[rank]]
+            if u < acc:
+                x = order[rank]
                 break
         out[step] = x
 
 
 @_jit
-def _sequence_loss(U, W, V, b, c, ids, resets, h, a, o, counts):
-    """Sum of -log p(ids[t+1] | ids[..t]) over a text, forward only. h starts at 0 and is reset
-    where resets[t+1] (a document starts at t+1: nothing predicts it). counts[0] += predictions."""
-    K = V.shape[0]
-    m = W.shape[0]
-    for i in range(m):
-        h[i] = 0.0
+def sequence_loss(p, ids, resets):
+    """(sum of -log p(ids[t+1] | ids[..t]), number of predictions) over a text, forward only.
+    h starts at 0 and is reset where resets[t+1] (a document starts at t+1: nothing predicts
+    it)."""
+    h = np.zeros_like(p.b)
+    a, o = np.empty_like(h), np.empty_like(p.c)
+    K = o.size
+    m = h.size
     total = 0.0
+    count = 0
     for t in range(ids.size - 1):
         if resets[t + 1]:
             for i in range(m):
                 h[i] = 0.0
             continue
-        _step_hidden(U, W, b, h, ids[t], a)
-        _, mx = _logits(V, c, h, o)
+        _step_hidden(p, h, ids[t], a)
+        _, mx = _logits(p, h, o)
         tot = 0.0
         for k in range(K):
             tot += np.exp(o[k] - mx)
         total += mx + np.log(tot) - o[ids[t + 1]]
-        counts[0] += 1
-    return total
+        count += 1
+    return total, count

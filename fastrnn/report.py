@@ -191,7 +191,7 @@ being trained on.
 
 
 def _sample_section(path: str, state, opts: ReportOptions) -> tuple[str, float]:
-    from .checkpoint import load
+    from .trained import load
 
     model = load(path, "best")
     t0 = time.perf_counter()

@@ -1,8 +1,8 @@
 """Sampling: synthesise characters from a hidden state and a start character.
 
-The compiled kernel (kernels._sample) does the arithmetic; this module validates options,
-owns the randomness (a numpy Generator, so a seed reproduces a text), warms the hidden state
-up on a priming text and streams text out in small pieces.
+The compiled kernels (kernels.sample, .sample_top_p, .prime) do the arithmetic; this module
+validates options, owns the randomness (a numpy Generator, so a seed reproduces a text), warms
+the hidden state up on a priming text and streams text out in small pieces.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 
 from . import kernels
 from .errors import FastrnnError
+from .model import Params, as_params
 
 STREAM_PIECE = 64   # characters per kernel call when streaming: small enough to feel live
 
@@ -26,44 +27,51 @@ def check_options(n: int, temperature: float, top_p: float) -> None:
         raise FastrnnError(f"--top-p must be in (0, 1], got {top_p}")
 
 
-def _contiguous(params: dict) -> tuple:
-    return tuple(np.ascontiguousarray(params[k]) for k in ("U", "W", "V", "b", "c"))
+def _hidden(p: Params, h: np.ndarray) -> np.ndarray:
+    if h.shape != p.b.shape or h.dtype != p.b.dtype or not h.flags.c_contiguous:
+        raise FastrnnError(f"hidden state: expected a contiguous {p.b.dtype} array of shape "
+                           f"{p.b.shape}, got {h.dtype} {h.shape}")
+    return h
 
 
-def stream_ids(params: dict, h: np.ndarray, x0: int, n: int, rng: np.random.Generator,
-               temperature: float = 1.0, top_p: float = 1.0) -> Iterator[np.ndarray]:
-    """Yield arrays of sampled ids, n in all; h (the hidden state) is updated in place."""
+def stream_ids(params: Params | dict, h: np.ndarray, x0: int, n: int,
+               rng: np.random.Generator, temperature: float = 1.0,
+               top_p: float = 1.0) -> Iterator[np.ndarray]:
+    """Yield arrays of sampled ids, n in all; h (the hidden state) is updated in place.
+    params: a Params, or a dict in the course's shapes (converted once)."""
     check_options(n, temperature, top_p)
-    U, W, V, b, c = _contiguous(params)
-    m, K = U.shape
-    a, p = np.zeros(m, U.dtype), np.zeros(K, U.dtype)
+    p = as_params(params)
+    _hidden(p, h)
     x, left = int(x0), n
     while left > 0:
         out = np.zeros(min(STREAM_PIECE, left), np.int64)
         uniforms = rng.random(out.size)
         if top_p < 1 and temperature > 0:
-            kernels._sample_top_p(U, W, V, b, c, x, float(temperature), float(top_p),
-                                  uniforms, h, a, p, out)
+            kernels.sample_top_p(p, x, float(temperature), float(top_p), uniforms, h, out)
         else:
-            kernels._sample(U, W, V, b, c, x, float(temperature), uniforms, h, a, p, out)
+            kernels.sample(p, x, float(temperature), uniforms, h, out)
         x = int(out[-1])
         left -= out.size
         yield out
 
 
-def sample_ids(params: dict, h: np.ndarray, x0: int, n: int, rng: np.random.Generator,
-               temperature: float = 1.0, top_p: float = 1.0) -> np.ndarray:
+def sample_ids(params: Params | dict, h: np.ndarray, x0: int, n: int,
+               rng: np.random.Generator, temperature: float = 1.0,
+               top_p: float = 1.0) -> np.ndarray:
     """n sampled ids (h is copied, not changed)."""
-    h = np.array(h, dtype=params["U"].dtype)
+    params = as_params(params)
+    h = np.array(h, dtype=params.U.dtype)
     pieces = list(stream_ids(params, h, x0, n, rng, temperature, top_p))
     return np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
 
 
-def prime(params: dict, h: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, int]:
-    """Feed all but the last priming id through the RNN; return (h, last id = next input)."""
-    U, W, V, b, c = _contiguous(params)
-    h = np.array(h, dtype=U.dtype)
-    a = np.zeros_like(h)
-    for x in ids[:-1]:
-        kernels._step_hidden(U, W, b, h, int(x), a)
+def prime(params: Params | dict, h: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, int]:
+    """Feed all but the last priming id through the RNN (one compiled call); return (h, last
+    id = next input). h is copied, not changed."""
+    p = as_params(params)
+    h = _hidden(p, np.array(h, dtype=p.U.dtype))
+    ids = np.ascontiguousarray(ids, np.int32)
+    if ids.size == 0 or ids.min() < 0 or ids.max() >= p.c.size:
+        raise FastrnnError(f"priming ids: expected at least one, each in [0, {p.c.size})")
+    kernels.prime(p, h, ids[:-1])
     return h, int(ids[-1])

@@ -1,9 +1,12 @@
-"""The training loop driver: DD2424 / min-char-rnn AdaGrad training, exactly (DESIGN.md 1).
+"""The training loop driver: DD2424 / min-char-rnn AdaGrad training, exactly
+(docs/algorithm.md).
 
-The loop runs compiled blocks of updates (kernels._train_block) between events -- a sample, a
+The loop runs compiled blocks of updates (kernels.train_block) between events -- a sample, a
 checkpoint, a validation pass, a progress report, an epoch end -- and reports every event
 through a Callbacks object. It never prints. Its whole state is a TrainState, which the
-checkpoint module saves and loads, so a resumed run continues bit-identically.
+checkpoint module saves and loads, so a resumed run continues bit-identically. The state's
+parameters, AdaGrad G and best model are the kernels' own arrays (fastrnn.model.Params, U
+stored transposed): the kernels update them in place, nothing is copied back.
 """
 from __future__ import annotations
 
@@ -16,8 +19,8 @@ from . import kernels
 from .config import TrainConfig
 from .data import Corpus, chunk_schedule, decode
 from .errors import FastrnnError
-from .model import (PARAM_NAMES, Workspace, aligned_copy, aligned_zeros, init_params,
-                    sequence_loss, transposed)
+from .model import (COUNTERS, Hyper, Params, Schedule, Trainee, Workspace, check_layout,
+                    init_params, sequence_loss)
 from .sample import sample_ids
 from .threads import engine_threads
 
@@ -52,9 +55,9 @@ class TrainState:
     vocab: str
     corpus_name: str
     corpus_chars: int
-    params: dict
-    mem: dict                       # AdaGrad accumulators G, one per parameter
-    best: dict                      # parameters at the lowest smooth loss (pre-update)
+    params: Params                  # in the kernels' layout (U stored as (K, m))
+    mem: Params                     # AdaGrad accumulators G, one per parameter
+    best: Params                    # parameters at the lowest smooth loss (pre-update)
     best_hprev: np.ndarray          # hidden state at the start of that update's chunk
     best_x0: int = 0                # first character of that chunk
     best_update: int = -1
@@ -80,14 +83,15 @@ class TrainState:
 
 def new_state(corpus: Corpus, config: TrainConfig) -> TrainState:
     """A fresh run: initial weights from config.seed, zero AdaGrad state."""
-    params = init_params(len(corpus.vocab), config.hidden, config.sig, config.seed, config.dtype)
-    zeros = {k: np.zeros_like(v) for k, v in params.items()}
+    K = len(corpus.vocab)
+    params = Params.from_course(init_params(K, config.hidden, config.sig, config.seed,
+                                            config.dtype))
     rng = np.random.default_rng([config.seed, 1])   # sampling stream, apart from the init draws
     return TrainState(config=config, vocab=corpus.vocab, corpus_name=corpus.name,
-                      corpus_chars=corpus.n_chars, params=params, mem=zeros,
-                      best={k: v.copy() for k, v in params.items()},
-                      best_hprev=np.zeros(config.hidden, params["U"].dtype),
-                      hprev=np.zeros(config.hidden, params["U"].dtype),
+                      corpus_chars=corpus.n_chars, params=params,
+                      mem=Params.zeros(K, config.hidden, config.dtype), best=params.copy(),
+                      best_hprev=np.zeros(config.hidden, params.U.dtype),
+                      hprev=np.zeros(config.hidden, params.U.dtype),
                       rng_state=rng.bit_generator.state)
 
 
@@ -117,7 +121,7 @@ def _next_multiple(u: int, every: int) -> int:
     return (u // every + 1) * every if every > 0 else np.iinfo(np.int64).max
 
 
-def validation_loss(params: dict, val: Corpus) -> float:
+def validation_loss(params: Params | dict, val: Corpus) -> float:
     """Mean loss per character (nats) of the validation text, hidden state reset per document."""
     resets = np.zeros(val.n_chars, np.bool_)
     resets[val.doc_starts] = True
@@ -160,29 +164,19 @@ def _train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None,
         state.val_history.pop()
     state.loss_history = _grow(state.loss_history, total)
     state.smooth_history = _grow(state.smooth_history, total)
-    p, g = state.params, state.mem
-    K, m = len(state.vocab), state.hidden
-    dtype = p["U"].dtype
+    K, m, dtype = _check_state(state)
     ws = Workspace.allocate(K, m, cfg.seq_length, dtype)
-    # AdaGrad scalars in the parameters' dtype, so float32 updates run in float32 SIMD lanes
-    eta, clip, eps = (dtype.type(v) for v in (cfg.eta, cfg.clip, cfg.eps))
-    gr = ws.grads
-    # The kernels work on aligned copies of the parameters, their G and the best model (see
-    # model.aligned_zeros), with U, its G and best copy transposed to (K, m) (see
-    # kernels._forward_backward). They are copied back to the state's arrays after every
-    # block: 3 x 23k elements per <= PROGRESS_EVERY updates at m=100.
-    UT, GUT, BUT = transposed(p["U"]), transposed(g["U"]), transposed(state.best["U"])
-    dUT = aligned_zeros(UT.shape, dtype)
-    rest = PARAM_NAMES[1:]
-    wp, wg, wb = ({k: aligned_copy(d[k]) for k in rest} for d in (p, g, state.best))
-    fstate = np.array([state.smooth_loss, state.best_smooth], np.float64)
-    istate = np.array([state.update, state.best_update, state.best_x0], np.int64)
+    sched = Schedule(corpus.ids, starts, lengths, resets)
+    hyper = Hyper.of(cfg.eta, cfg.clip, cfg.eps, dtype)
+    trainee = Trainee(state.params, state.mem, state.best, state.hprev, state.best_hprev,
+                      state.loss_history, state.smooth_history)
+    run = np.zeros(1, COUNTERS)      # chars counts from 0 in every call: only speed uses it
     rng = np.random.default_rng()
     rng.bit_generator.state = state.rng_state
     state.interrupted = False
     cb.on_start(state, total, per_epoch)
-    t_start, u_start = time.perf_counter(), state.update
-    block = 1
+    t_start, chars_start = time.perf_counter(), 0
+    block = 1      # the first block is one update: it times the update for the next ones
     while state.update < total:
         if state.chunk >= per_epoch:
             state.chunk = 0
@@ -195,27 +189,19 @@ def _train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None,
         pending_sample = None
         if cfg.sample_every > 0 and u % cfg.sample_every == 0 and cfg.sample_length > 0:
             h0 = np.zeros_like(state.hprev) if resets[k0] else state.hprev.copy()
-            ids = sample_ids(p, h0, int(corpus.ids[starts[k0]]), cfg.sample_length, rng)
+            ids = sample_ids(state.params, h0, int(corpus.ids[starts[k0]]), cfg.sample_length,
+                             rng)
             pending_sample = decode(ids, state.vocab)
         stop_at = min(total, u + block, u + per_epoch - k0,
                       _next_multiple(u, cfg.sample_every), _next_multiple(u, cfg.checkpoint_every),
                       _next_multiple(u, cfg.eval_every) if val is not None else total)
         k1 = k0 + (stop_at - u)
         t_block = time.perf_counter()
-        done = kernels._train_block(
-            UT, *(wp[k] for k in rest), GUT, *(wg[k] for k in rest),
-            corpus.ids, starts, lengths, resets, k0, k1, eta, clip, eps,
-            ws.H, ws.P, ws.DH, ws.dA, ws.bits, ws.mark, dUT, *(gr[k] for k in rest),
-            state.hprev, BUT, *(wb[k] for k in rest), state.best_hprev,
-            fstate, istate, state.loss_history, state.smooth_history)
+        _to_counters(state, run)
+        done = kernels.train_block(trainee, run, ws, sched, hyper, k1)
+        _from_counters(run, state)
         per_update = (time.perf_counter() - t_block) / max(int(done), 1)
         block = max(1, min(PROGRESS_EVERY, int(BLOCK_SECONDS / max(per_update, 1e-9))))
-        p["U"][...], g["U"][...], state.best["U"][...] = UT.T, GUT.T, BUT.T
-        for k in rest:
-            p[k][...], g[k][...], state.best[k][...] = wp[k], wg[k], wb[k]
-        state.update, state.chunk = int(istate[0]), k0 + int(done)
-        state.smooth_loss, state.best_smooth = float(fstate[0]), float(fstate[1])
-        state.best_update, state.best_x0 = int(istate[1]), int(istate[2])
         state.rng_state = rng.bit_generator.state
         if done > 0:
             last = k0 + int(done) - 1
@@ -242,15 +228,15 @@ def _train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None,
             cb.on_sample(u, smooth, pending_sample)
         if val is not None and cfg.eval_every > 0 and (
                 state.update % cfg.eval_every == 0 or state.update == total):
-            vl = validation_loss(p, val)
+            vl = validation_loss(state.params, val)
             state.val_history.append((state.update, vl))
             cb.on_eval(state.update, vl)
         elapsed = time.perf_counter() - t_start
-        cb.on_progress(state, cfg.seq_length * (state.update - u_start) / max(elapsed, 1e-9))
+        cb.on_progress(state, (int(run[0]["chars"]) - chars_start) / max(elapsed, 1e-9))
         if cfg.checkpoint_every > 0 and state.update % cfg.checkpoint_every == 0 \
                 and state.update < total:
             state.wall_time += time.perf_counter() - t_start
-            t_start, u_start = time.perf_counter(), state.update
+            t_start, chars_start = time.perf_counter(), int(run[0]["chars"])
             cb.on_checkpoint(state)
     if state.chunk >= per_epoch and state.update >= total:
         state.chunk = 0
@@ -258,6 +244,37 @@ def _train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None,
         cb.on_epoch_end(state)
     state.wall_time += time.perf_counter() - t_start
     return state
+
+
+def _check_state(state: TrainState) -> tuple[int, int, np.dtype]:
+    """(K, m, dtype), after checking that every array the kernels will write is of the
+    training layout (the kernels do no bounds checks)."""
+    K, m, dtype = check_layout(state.params)
+    for name in ("mem", "best"):
+        if check_layout(getattr(state, name)) != (K, m, dtype):
+            raise FastrnnError(f"{name}: expected the parameters' shapes and dtype {dtype}")
+    for name in ("hprev", "best_hprev"):
+        h = getattr(state, name)
+        if h.shape != (m,) or h.dtype != dtype or not h.flags.c_contiguous:
+            raise FastrnnError(f"{name}: expected a contiguous {dtype} array of shape {(m,)}")
+    if K != len(state.vocab):
+        raise FastrnnError(f"U: expected {len(state.vocab)} rows (vocabulary size), got {K}")
+    return K, m, dtype
+
+
+_COUNTED = ("update", "chunk", "best_update", "best_x0", "smooth", "best_smooth")
+_STATE_FIELD = {"smooth": "smooth_loss", "best_smooth": "best_smooth"}
+
+
+def _to_counters(state: TrainState, run: np.ndarray) -> None:
+    """The state's counters into the block kernel's structured array (chars is left alone)."""
+    for name in _COUNTED:
+        run[0][name] = getattr(state, _STATE_FIELD.get(name, name))
+
+
+def _from_counters(run: np.ndarray, state: TrainState) -> None:
+    for name in _COUNTED:
+        setattr(state, _STATE_FIELD.get(name, name), run[0][name].item())
 
 
 def warmup(dtype="float64", validation: bool = False, ids_dtype="uint8") -> None:

@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+# optional: tinyshakespeare in a corpora folder next to the clone (tests that need it skip)
 SHARED_CORPUS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "corpora",
                              "tinyshakespeare.txt")
 
@@ -15,10 +16,10 @@ PASSAGE = ("It was a bright cold day in April, and the clocks were striking thir
 
 @pytest.fixture
 def shakespeare_path():
-    """The real 1.1M-char corpus from ../shared, or a skip when this clone has no ../shared."""
+    """The real 1.1M-char corpus (tinyshakespeare), or a skip where it is not beside the clone:
+    it is not distributed with fastrnn."""
     if not os.path.exists(SHARED_CORPUS):
-        # a clone outside the team's workspace has no ../shared; the corpus may not be copied in
-        pytest.skip("../shared/corpora/tinyshakespeare.txt is not beside this clone")
+        pytest.skip(f"{os.path.normpath(SHARED_CORPUS)} does not exist")
     return SHARED_CORPUS
 
 

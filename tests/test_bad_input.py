@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from fastrnn.checkpoint import load
+from fastrnn.trained import load
 from fastrnn.cli import cli
 from fastrnn.data import builtin_text
 

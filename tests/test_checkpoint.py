@@ -69,3 +69,25 @@ def test_save_replaces_atomically_and_leaves_no_temp_files(small_text, tmp_path)
     save(state, str(path))
     assert load_state(str(path)).update == 40
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.h5", "small.txt"]
+
+
+def test_files_keep_the_course_layout_and_model_params_are_views(small_text, tmp_path):
+    """On disk U stays (m, K) (the format is unchanged: older files load); in memory the state
+    holds the kernels' layout, and Model.params is the course's view of the model's arrays."""
+    import h5py
+
+    corpus = read_corpus(small_text)
+    K = len(corpus.vocab)
+    cfg = TrainConfig(hidden=6, max_updates=30, sample_every=0, checkpoint_every=0)
+    state = train(new_state(corpus, cfg), corpus)
+    path = str(tmp_path / "ck.h5")
+    save(state, path)
+    with h5py.File(path) as f:
+        for group in ("params", "optimizer", "best"):
+            assert f[group]["U"].shape == (6, K) and f[group]["V"].shape == (K, 6)
+        assert np.array_equal(f["params/U"][()], state.params.U.T)
+    assert load_state(path).params.U.shape == (K, 6)
+    model = fastrnn.load(path, "latest")
+    assert {k: v.shape for k, v in model.params.items()} == {
+        "U": (6, K), "W": (6, 6), "V": (K, 6), "b": (6,), "c": (K,)}
+    assert all(np.shares_memory(model.params[k], model.weights[k]) for k in PARAM_NAMES)

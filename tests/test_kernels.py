@@ -2,16 +2,17 @@
 
 Whole trajectories of two correct implementations diverge after ~10 updates (AdaGrad with
 eps 1e-8 amplifies 1-ulp differences), so each comparison is one update from one state:
-the loss, every gradient, the new hidden state and every updated parameter.
+the loss, every gradient, the new hidden state and every updated parameter. The kernels'
+interface (NamedTuples, cached entry points, the run counters) is tested at the end.
 """
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from fastrnn import model, reference
+from fastrnn import kernels, model, reference
 from fastrnn.data import Corpus, chunk_schedule
-from fastrnn.model import PARAM_NAMES
+from fastrnn.model import PARAM_NAMES, Params
 
 from .conftest import random_state
 
@@ -62,13 +63,20 @@ def states_along_reference_training(ids, K, m, at=(0, 50, 500), seed=0):
     return out
 
 
-@pytest.mark.parametrize("after", [0, 50, 500])
-def test_one_update_matches_reference_from_trained_states(after):
+@pytest.fixture(scope="module")
+def trained_states():
+    """The reference run's states after 0, 50 and 500 updates (one replay for the module)."""
     from fastrnn.data import read_corpus
 
     corpus = read_corpus(None)
     ids, K, m = corpus.ids[:20000], len(corpus.vocab), 100
-    params, mem, hprev, e = states_along_reference_training(ids, K, m)[after]
+    return ids, states_along_reference_training(ids, K, m)
+
+
+@pytest.mark.parametrize("after", [0, 50, 500])
+def test_one_update_matches_reference_from_trained_states(trained_states, after):
+    ids, states = trained_states
+    params, mem, hprev, e = states[after]
     compare_one_update(params, mem, hprev, ids[e:e + 25], ids[e + 1:e + 26], RTOL)
 
 
@@ -100,7 +108,7 @@ def test_float32_kernel_is_close_to_float64_reference():
 
 
 def test_training_block_matches_reference_loop_step_by_step():
-    """kernels._train_block (the training path: sparse U update, carried hprev, epoch reset,
+    """kernels.train_block (the training path: sparse U update, carried hprev, epoch reset,
     smooth loss, best model) against the reference, re-synchronised after every update."""
     from fastrnn.train import new_state, train
     from fastrnn.config import TrainConfig
@@ -113,11 +121,11 @@ def test_training_block_matches_reference_loop_step_by_step():
     state = new_state(corpus, cfg)
     starts, _, _ = chunk_schedule(corpus, tau)
     assert starts.size == 11
-    rp = {k: v.copy() for k, v in state.params.items()}
+    rp = {k: v.copy() for k, v in state.params.course().items()}
     rm = {k: np.zeros_like(v) for k, v in rp.items()}
     hprev, e, smooth, losses, before = np.zeros(m), 0, None, [], []
     for u in range(30):
-        before.append({k: v.copy() for k, v in state.params.items()})
+        before.append({k: v.copy() for k, v in state.params.course().items()})
         cfg.max_updates = u + 1
         train(state, corpus)
         if e + tau + 1 > ids.size:
@@ -129,20 +137,21 @@ def test_training_block_matches_reference_loop_step_by_step():
         assert_close(state.loss_history[u], loss, RTOL, f"loss at update {u}")
         assert_close(state.smooth_loss, smooth, RTOL, f"smooth loss at update {u}")
         assert_close(state.hprev, hnew, RTOL, f"hprev at update {u}")
+        kp, km = state.params.course(), state.mem.course()
         for k in PARAM_NAMES:
-            assert_close(state.params[k], rp[k], RTOL, f"{k} after update {u}")
-            assert_close(state.mem[k], rm[k], RTOL, f"G of {k} after update {u}")
+            assert_close(kp[k], rp[k], RTOL, f"{k} after update {u}")
+            assert_close(km[k], rm[k], RTOL, f"G of {k} after update {u}")
         # re-synchronise so that ulp differences cannot grow
         for k in PARAM_NAMES:
-            rp[k][...] = state.params[k]
-            rm[k][...] = state.mem[k]
+            rp[k][...] = kp[k]
+            rm[k][...] = km[k]
         hprev = state.hprev.astype(np.float64).copy()
         e += tau
     assert state.epoch == 2 and state.chunk == 8          # 30 = 11 + 11 + 8
     assert state.best_smooth == min(state.smooth_history[:30])
     assert state.best_update == int(np.argmin(state.smooth_history[:30]))
     for k in PARAM_NAMES:       # the best model is the parameters before the best update
-        assert np.array_equal(state.best[k], before[state.best_update][k]), k
+        assert np.array_equal(state.best.course()[k], before[state.best_update][k]), k
 
 
 def test_sequence_loss_matches_reference():
@@ -180,6 +189,65 @@ def test_aligned_arrays_start_on_a_cache_line(dtype):
         a = model.aligned_zeros(shape, dtype)
         assert a.ctypes.data % model.ALIGN == 0 and a.flags.c_contiguous and a.flags.writeable
         assert a.shape == shape and a.dtype == dtype and not a.any()
-    src = np.arange(12.0).reshape(3, 4)
-    t = model.transposed(src)
-    assert t.ctypes.data % model.ALIGN == 0 and np.array_equal(t, src.T) and t.flags.c_contiguous
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_params_layout_and_the_course_view(dtype):
+    """Params: aligned C-contiguous arrays, U stored as (K, m); course() gives the course's
+    shapes as views (U transposed), and from_course(course()) round-trips exactly."""
+    course = {k: np.arange(np.prod(s), dtype=dtype).reshape(s)
+              for k, s in model.param_shapes(5, 3).items()}
+    p = Params.from_course(course)
+    assert p.U.shape == (5, 3) and model.check_layout(p) == (5, 3, np.dtype(dtype))
+    for k, a in p.items():
+        assert a.ctypes.data % model.ALIGN == 0 and a.flags.c_contiguous, k
+        assert np.array_equal(p.course()[k], course[k]) and np.shares_memory(p.course()[k], a)
+    p["W"] += 1                  # dict-style writes go into the owned array
+    assert np.array_equal(p.W, course["W"] + 1)
+    assert all(np.array_equal(a, b) for a, b in zip(Params.from_course(p.course()), p))
+
+
+def test_the_block_counts_the_characters_it_trained_on():
+    """chars is the sum of the chunk lengths (short chunks of per-record training included),
+    which is what the progress report's chars/s divides by; chunk and update advance."""
+    rng = np.random.default_rng(2)
+    K, m = 6, 4
+    ids = rng.integers(0, K, 40).astype(np.int32)
+    sched = model.Schedule(ids, np.array([0, 10, 14, 30], np.int64),
+                           np.array([9, 3, 15, 9], np.int64), np.array([1, 1, 0, 1], np.bool_))
+    p = Params.from_course(model.init_params(K, m, 0.1, 0))
+    t = model.Trainee(p, Params.zeros(K, m, np.float64), p.copy(), np.zeros(m), np.zeros(m),
+                      np.zeros(4), np.zeros(4))
+    run = np.zeros(1, model.COUNTERS)
+    run[0]["chunk"], run[0]["best_smooth"] = 1, np.inf
+    done = kernels.train_block(t, run, model.Workspace.allocate(K, m, 15, np.float64), sched,
+                               model.Hyper.of(0.1, 5.0, 1e-8, np.float64), 4)
+    assert done == 3
+    assert (run[0]["chars"], run[0]["chunk"], run[0]["update"]) == (3 + 15 + 9, 4, 3)
+
+
+def test_a_misplaced_argument_is_a_typing_error():
+    """Arguments are NamedTuples of distinct types: a swap fails to compile, never runs."""
+    from numba.core.errors import TypingError
+
+    p = Params.from_course(model.init_params(4, 3, 0.1, 0))
+    ws = model.Workspace.allocate(4, 3, 2, np.float64)
+    sched = model.Schedule.one_chunk(np.array([0, 1, 2], np.int32))
+    with pytest.raises(TypingError):
+        kernels.forward_backward(ws, p, sched, 0, np.zeros(3))
+
+
+def test_python_calls_only_cached_entry_points():
+    """Every kernel without a leading underscore (the ones Python calls) is cached on disk and
+    not inline: an inline kernel called from Python compiles again in every process."""
+    from numba.core.caching import NullCache
+    from numba.core.registry import CPUDispatcher
+
+    entries = [name for name, f in vars(kernels).items()
+               if isinstance(f, CPUDispatcher) and not name.startswith("_")]
+    assert {"train_block", "forward_backward", "adagrad_dense", "sample", "sample_top_p",
+            "prime", "sequence_loss"} <= set(entries)
+    for name in entries:
+        f = getattr(kernels, name)
+        assert f.targetoptions.get("inline", "never") == "never", name
+        assert not isinstance(f._cache, NullCache), name

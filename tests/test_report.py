@@ -9,7 +9,8 @@ import h5py
 import numpy as np
 import pytest
 
-from fastrnn.checkpoint import load, load_state
+from fastrnn.checkpoint import load_state
+from fastrnn.trained import load
 from fastrnn.config import GradcheckConfig, PlotConfig
 from fastrnn.data import builtin_text, read_corpus
 from fastrnn.gradcheck import gradcheck

@@ -266,7 +266,7 @@ def _write_v1(f, state):
     for group, arrays in (("params", state.params), ("optimizer", state.mem),
                           ("best", state.best)):
         for k in PARAM_NAMES:
-            f.create_dataset(f"{group}/{k}", data=arrays[k])
+            f.create_dataset(f"{group}/{k}", data=arrays.course()[k])
     f.create_dataset("best/hprev", data=state.best_hprev)
     f["best"].attrs.update(update=state.best_update, smooth_loss=state.best_smooth,
                            x0=state.best_x0)

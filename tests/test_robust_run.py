@@ -103,14 +103,13 @@ class StopAfter(Callbacks):
 
 def test_stop_is_honoured_within_a_fraction_of_a_second(small_text, monkeypatch):
     """A slow model (each update made to take 5 ms): a block of 500 updates took 2.5 s."""
-    real = train_module.kernels._train_block
+    real = train_module.kernels.train_block
 
-    def slow(*args):
-        k0, k1 = args[14], args[15]
-        time.sleep(0.005 * (k1 - k0))
-        return real(*args)
+    def slow(trainee, run, ws, sched, hyper, k1):
+        time.sleep(0.005 * (k1 - int(run[0]["chunk"])))
+        return real(trainee, run, ws, sched, hyper, k1)
 
-    monkeypatch.setattr(train_module.kernels, "_train_block", slow)
+    monkeypatch.setattr(train_module.kernels, "train_block", slow)
     corpus = read_corpus(small_text)
     cb = StopAfter(after=0.5)
     t0 = time.perf_counter()

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from fastrnn import __version__, reference
-from fastrnn.checkpoint import load, load_state
+from fastrnn.checkpoint import load_state
+from fastrnn.trained import load
 from fastrnn.data import builtin_text, chunk_schedule, read_corpus, split_validation
 from fastrnn.evaluate import evaluate
 from fastrnn.runinfo import updates_per_epoch

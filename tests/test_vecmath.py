@@ -21,13 +21,32 @@ def ulps(got, want, dtype):
     return np.abs(got - want) / (np.abs(want) * np.finfo(dtype).eps)
 
 
+# exp's clamp: beyond it 2^k would not be a normal number (vecmath._constants)
+CLAMP = {np.float64: 708.0, np.float32: 87.0}
+
+
 @pytest.mark.parametrize("dtype,max_ulps", [(np.float64, 2.0), (np.float32, 2.0)])
 def test_exp_within_ulps(dtype, max_ulps):
-    x = inputs(dtype, -80, 10)
+    lim = CLAMP[dtype]
+    x = np.concatenate([inputs(dtype, -80, 10), inputs(dtype, -lim, lim)[:50000],
+                        np.array([-lim, lim], dtype)])
     out, bits = np.empty_like(x), np.empty(x.size, INT[dtype])
     vexp(x, out, bits)
     err = ulps(out, np.exp(x.astype(np.float64)), dtype)
     assert err.max() <= max_ulps, err.max()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_exp_saturates_beyond_its_clamp(dtype):
+    """Past +-clamp exp returns exp(+-clamp): finite and normal, never inf, 0 or a denormal
+    (the softmax only feeds it x <= 0, where exp(-clamp) instead of ~0 changes nothing)."""
+    lim = CLAMP[dtype]
+    x = np.array([-lim, -lim - 0.5, -lim - 30, -1e30, -np.inf,
+                  lim, lim + 0.5, lim + 30, 1e30, np.inf], dtype)
+    out, bits = np.empty_like(x), np.empty(x.size, INT[dtype])
+    vexp(x, out, bits)
+    assert np.all(out[:5] == out[0]) and np.all(out[5:] == out[5])
+    assert np.all(np.isfinite(out)) and out[0] >= np.finfo(dtype).tiny
 
 
 @pytest.mark.parametrize("dtype,max_ulps", [(np.float64, 3.0), (np.float32, 2.0)])
