@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit
 
 from .config import FASTMATH
-from .vecmath import _rsqrt, _vexp, _vtanh
+from .vecmath import _rsqrt, _smallest_normal, _vexp, _vtanh
 
 _jit = njit(cache=True, error_model="numpy", fastmath=set(FASTMATH), nogil=True)
 # Helpers called from one place are inlined at Numba's IR level: LLVM inlines them anyway, and
@@ -120,14 +120,21 @@ def _forward_backward(p, ws, sched, k, hprev):
             mx = max(mx, row[j])
         for j in range(K):
             row[j] -= mx
+        o_y = row[y]
         _vexp(row, bits[:K])
         tot = 0.0
         for j in range(K):
             tot += row[j]
         inv = 1.0 / tot
+        # Probabilities below the smallest normal number are flushed to exactly 0: in float32
+        # a rare character's p reaches ~1e-39, and every product downstream (the output
+        # gradients, V^T do) then runs on denormals, ~100x slower per operation. The loss is
+        # the log-sum-exp, never -log(p): under a flush-to-zero FPU mode p_y may read 0.
+        tiny = _smallest_normal(row)
         for j in range(K):
-            row[j] *= inv
-        loss -= np.log(row[y])
+            pj = row[j] * inv
+            row[j] = pj if pj >= tiny else 0.0
+        loss += np.log(tot) - o_y
         row[y] -= 1.0            # now do_t = p_t - onehot(y_t)
     # output-layer gradients for all steps at once
     np.dot(Pn.T, Hs, g.V)
