@@ -179,20 +179,31 @@ def _write(f: h5py.File, state: TrainState, history_crc: int | None = None,
                    fastrnn_version=__version__, config=json.dumps(state.config.as_dict()),
                    corpus_name=json.dumps(state.corpus_name), corpus_chars=state.corpus_chars,
                    vocab=json.dumps(state.vocab))
-    for group, arrays in (("params", state.params), ("optimizer", state.mem),
-                          ("best", state.best)):
+    net = getattr(state, "net", None)
+    if net is None:           # the DD2424 engine: U W V b c in the course's shapes
+        groups = {"params": state.params.course(), "optimizer": state.mem.course(),
+                  "best": state.best.course()}
+    else:                     # the general engine: per-layer names (fastrnn.network.Layout)
+        groups = {"params": net.named(), "best": net.named(net.best),
+                  "optimizer/moment1": net.named(net.moments[0]),
+                  "optimizer/moment2": net.named(net.moments[1])}
+    for group, arrays in groups.items():
         grp = f.create_group(group)
-        for k, v in arrays.course().items():
+        for k, v in arrays.items():
             grp.create_dataset(k, data=np.ascontiguousarray(v))
     best = f["best"]
     best.create_dataset("hprev", data=state.best_hprev)
     best.attrs.update(update=state.best_update, smooth_loss=state.best_smooth, x0=state.best_x0)
     st = f.create_group("state")
     st.create_dataset("hprev", data=state.hprev)
+    if net is not None:       # every stream's cell state (width 0 without one), and stream
+        st.create_dataset("cprev", data=state.run.c)       # 0's at the best update
+        best.create_dataset("cprev", data=state.run.best_c)
     st.attrs.update(update=state.update, epoch=state.epoch, chunk=state.chunk,
                     smooth_loss=state.smooth_loss, wall_time=state.wall_time,
                     next_x0=state.next_x0,
-                    rng_state=json.dumps(state.rng_state))
+                    rng_state=json.dumps(state.rng_state),
+                    changes=json.dumps(state.changes))
     hist = f.create_group("history")
     hist.attrs["length"] = state.update
     if history_crc is None:
@@ -472,27 +483,33 @@ def _read_state(f: h5py.File, path: str) -> TrainState:
     if len(vocab) < 2 or list(vocab) != sorted(set(vocab)):
         raise FastrnnError("damaged checkpoint (vocab is not a sorted set of at least 2 "
                            "characters)")
-    params = _arrays(f["params"], path, "params")
-    K, m, dtype = check_params(params, len(vocab))
-    if dtype != np.dtype(config.dtype):
-        raise FastrnnError(f"damaged checkpoint (parameters are {dtype}, the config says "
-                           f"{config.dtype})")
-    mem = _arrays(f["optimizer"], path, "optimizer")
-    best = _arrays(f["best"], path, "best")
-    for name, group in (("params", params), ("optimizer", mem), ("best", best)):
-        for k in PARAM_NAMES:
-            if group[k].shape != params[k].shape or group[k].dtype != dtype:
-                raise FastrnnError(f"{path}: /{name}/{k} expected shape {params[k].shape} "
-                                   f"{dtype}, got {group[k].shape} {group[k].dtype}")
-    # non-finite values are not refused here: they index nothing, and training reports them
-    # as divergence (sampling stays in range whatever the probabilities)
+    from .nettrain import uses_network
+
+    K = len(vocab)
     st, bst, hist, smp = f["state"], f["best"], f["history"], f["samples"]
-    hprevs = {}
-    for name, h in (("state/hprev", st["hprev"]), ("best/hprev", bst["hprev"])):
-        h = _dataset(h, f"/{name}")
-        if h.shape != (m,) or h.dtype != dtype:
-            raise FastrnnError(f"{path}: /{name} expected shape {(m,)}, got {h.shape}")
-        hprevs[name] = h
+    if uses_network(config):
+        net, run = _read_network(f, config, K)
+    else:
+        params = _arrays(f["params"], path, "params")
+        K, m, dtype = check_params(params, len(vocab))
+        if dtype != np.dtype(config.dtype):
+            raise FastrnnError(f"damaged checkpoint (parameters are {dtype}, the config says "
+                               f"{config.dtype})")
+        mem = _arrays(f["optimizer"], path, "optimizer")
+        best = _arrays(f["best"], path, "best")
+        for name, group in (("params", params), ("optimizer", mem), ("best", best)):
+            for k in PARAM_NAMES:
+                if group[k].shape != params[k].shape or group[k].dtype != dtype:
+                    raise FastrnnError(f"{path}: /{name}/{k} expected shape {params[k].shape} "
+                                       f"{dtype}, got {group[k].shape} {group[k].dtype}")
+        # non-finite values are not refused here: they index nothing, and training reports
+        # them as divergence (sampling stays in range whatever the probabilities)
+        hprevs = {}
+        for name, h in (("state/hprev", st["hprev"]), ("best/hprev", bst["hprev"])):
+            h = _dataset(h, f"/{name}")
+            if h.shape != (m,) or h.dtype != dtype:
+                raise FastrnnError(f"{path}: /{name} expected shape {(m,)}, got {h.shape}")
+            hprevs[name] = h
     update = _attr_int(st, "update", "/state", 0)
     epoch = _attr_int(st, "epoch", "/state", 0)
     chunk = _attr_int(st, "chunk", "/state", 0)
@@ -553,7 +570,26 @@ def _read_state(f: h5py.File, path: str) -> TrainState:
         if not isinstance(stored, str) or stored != _checksum(f):
             raise FastrnnError("damaged checkpoint (its checksum does not match its contents: "
                                "the file was corrupted or edited)")
+    changes = _attr_json(st, "changes", "/state", list) if "changes" in st.attrs else []
+    if not all(isinstance(c, list) and len(c) == 4 and isinstance(c[1], str) for c in changes):
+        raise FastrnnError("damaged checkpoint (/state changes is not a list of "
+                           "[update, option, old, new])")
+    changes = [tuple(c) for c in changes]
+    common = dict(config=config, vocab=vocab, corpus_name=corpus_name,
+                  corpus_chars=corpus_chars, best_x0=best_x0, best_update=best_update,
+                  best_smooth=best_smooth, update=update, epoch=epoch, chunk=chunk,
+                  next_x0=next_x0, smooth_loss=smooth_loss, loss_history=loss,
+                  smooth_history=smooth, samples=samples, val_history=val,
+                  rng_state=rng_state, wall_time=wall_time, changes=changes)
+    if uses_network(config):
+        from .nettrain import NetState, _state_to_counters, attach
+
+        state = attach(NetState(params=None, mem=None, best=None, best_hprev=None, **common),
+                       net, run)
+        _state_to_counters(state)
+        return state
     return TrainState(
+        changes=changes,
         config=config, vocab=vocab, corpus_name=corpus_name,
         corpus_chars=corpus_chars, params=Params.from_course(params),
         mem=Params.from_course(mem), best=Params.from_course(best),
@@ -565,6 +601,41 @@ def _read_state(f: h5py.File, path: str) -> TrainState:
         loss_history=loss, smooth_history=smooth,
         samples=samples, val_history=val, rng_state=rng_state,
         wall_time=wall_time)
+
+
+def _read_network(f: h5py.File, config: TrainConfig, K: int):
+    """The general engine's Network and Run from /params, /best, /optimizer/moment1|2 and the
+    state datasets, every name and shape checked against the config's architecture."""
+    from .nettrain import PROGRESS_EVERY, make_network
+
+    net = make_network(config, K)
+    for group, flat in (("params", net.theta), ("best", net.best),
+                        ("optimizer/moment1", net.moments[0]),
+                        ("optimizer/moment2", net.moments[1])):
+        if group not in f or not isinstance(f[group], h5py.Group):
+            raise FastrnnError(f"damaged checkpoint (/{group} is missing)")
+        grp = f[group]
+        values = {}
+        for name, view in net.named(flat).items():
+            if name not in grp:
+                raise FastrnnError(f"damaged checkpoint (/{group}/{name} is missing)")
+            v = _dataset(grp[name], f"/{group}/{name}")
+            if v.shape != view.shape or v.dtype != view.dtype:
+                raise FastrnnError(f"damaged checkpoint (/{group}/{name} expected shape "
+                                   f"{view.shape} {view.dtype}, got {v.shape} {v.dtype})")
+            values[name] = v
+        net.set_named(values, flat)
+    run = net.new_run(streams=config.batch, capacity=PROGRESS_EVERY)
+    for where, arr in (("state/hprev", run.h), ("state/cprev", run.c),
+                       ("best/hprev", run.best_h), ("best/cprev", run.best_c)):
+        if where not in f:
+            raise FastrnnError(f"damaged checkpoint (/{where} is missing)")
+        v = _dataset(f[where], f"/{where}")
+        if v.shape != arr.shape or v.dtype != arr.dtype:
+            raise FastrnnError(f"damaged checkpoint (/{where} expected shape {arr.shape} "
+                               f"{arr.dtype}, got {v.shape} {v.dtype})")
+        arr[...] = v
+    return net, run
 
 
 def _json_texts(raw: np.ndarray) -> list:

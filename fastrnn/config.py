@@ -22,6 +22,11 @@ from .errors import FastrnnError
 FASTMATH = frozenset({"reassoc", "contract"})
 
 DTYPES = ("float64", "float32")
+CELLS = ("rnn", "lstm", "gru")
+OPTIMIZERS = ("adagrad", "rmsprop", "adam")
+# eta when --eta is not given: DD2424's 0.1 for AdaGrad; char-rnn's 2e-3 for RMSprop, and the
+# customary 2e-3 for Adam (0.1 makes both diverge at once)
+DEFAULT_ETA = {"adagrad": 0.1, "rmsprop": 2e-3, "adam": 2e-3}
 # numpy seeds must be non-negative; the upper bound keeps a seed storable as an HDF5 int64
 SEED_MAX = 2**63 - 1
 
@@ -181,6 +186,17 @@ class TrainConfig(_Validated):
     reset_per_record: bool = False  # JSON records: reset hprev at each record (else joined)
     record_separator: str = "\n"  # joins JSON records when not reset per record
     keep_newlines: bool = False  # keep \r and \r\n as they are (default: both become \n)
+    # beyond the course (docs/models.md); the defaults are DD2424's algorithm exactly
+    cell: str = "rnn"            # rnn (vanilla tanh), lstm or gru
+    layers: int = 1              # stacked layers; layer l's h is layer l+1's input
+    batch: int = 1               # parallel streams (char-rnn minibatch): the text cut in strips
+    optimizer: str = "adagrad"   # adagrad, rmsprop (char-rnn's) or adam (torch's)
+    dropout: float = 0.0         # dropout on the inputs of layers >= 2 and of the output layer
+    alpha: float = 0.95          # RMSprop's decay of the squared-gradient average
+    beta1: float = 0.9           # Adam's first-moment decay
+    beta2: float = 0.999         # Adam's second-moment decay
+    eta_decay: float = 1.0       # multiply eta by this at each epoch end from decay_after on
+    decay_after: int = 1         # first epoch whose end decays eta (char-rnn's decay_after)
 
     RULES = {
         "hidden": Int(1), "seq_length": Int(1), "eta": Real(0, lo_open=True),
@@ -190,20 +206,36 @@ class TrainConfig(_Validated):
         "sample_length": Int(0), "checkpoint_every": Int(0),
         "val_frac": Real(0, 1, hi_open=True), "eval_every": Int(1),
         "reset_per_record": Bool(), "record_separator": Text(), "keep_newlines": Bool(),
+        "cell": Choice(CELLS), "layers": Int(1, 16), "batch": Int(1, 100_000),
+        "optimizer": Choice(OPTIMIZERS), "dropout": Real(0, 1, hi_open=True),
+        "alpha": Real(0, 1, lo_open=True, hi_open=True),
+        "beta1": Real(0, 1, hi_open=True), "beta2": Real(0, 1, hi_open=True),
+        "eta_decay": Real(0, 1, lo_open=True), "decay_after": Int(1),
     }
     # what checkpoints written before a field existed did (their text was read that way)
     LEGACY = {"keep_newlines": True}
     # options that only plan the run; any other hyper-parameter is fixed by a resumed run
     RESUMABLE = ("epochs", "max_updates", "sample_every", "sample_length",
                  "checkpoint_every", "eval_every")
+    # the optimizer's hyper-parameters: a resumed run may change them (a DD2424 report trains
+    # 8 epochs, then 5 more at a lower eta); the change is recorded in the run's history.
+    # Never the model's shape, the text or the optimizer itself (its moments would not fit).
+    TUNABLE = ("eta", "eps", "clip", "alpha", "beta1", "beta2", "eta_decay", "decay_after",
+               "dropout")
 
     @classmethod
     def from_dict(cls, data: dict, legacy: dict | None = None) -> "TrainConfig":
         return super().from_dict(data, cls.LEGACY if legacy is None else legacy)
 
 
+def eta_at(cfg: TrainConfig, epochs_done: int) -> float:
+    """The learning rate after `epochs_done` completed epochs: eta times eta_decay for every
+    epoch end from epoch decay_after on (char-rnn's learning_rate_decay schedule)."""
+    return cfg.eta * cfg.eta_decay ** max(0, epochs_done - cfg.decay_after + 1)
+
+
 def merge_resumed(stored: TrainConfig, given: dict, done_updates: int,
-                  source: str = "checkpoint") -> TrainConfig:
+                  source: str = "checkpoint", changes: list | None = None) -> TrainConfig:
     """The config of a resumed run: `stored` with the command line's `given` options (only
     those the user typed). Planning options may change; any other must equal the stored
     value. A --max-updates below the updates already done would rewrite the finished part of
@@ -211,6 +243,10 @@ def merge_resumed(stored: TrainConfig, given: dict, done_updates: int,
     merged = stored.as_dict()
     for name, value in given.items():
         if name in TrainConfig.RESUMABLE:
+            merged[name] = value
+        elif name in TrainConfig.TUNABLE and merged.get(name) != value:
+            if changes is not None:
+                changes.append((done_updates, name, merged.get(name), value))
             merged[name] = value
         elif merged.get(name) != value:
             raise FastrnnError(f"{option_name(name)} cannot change on --resume "

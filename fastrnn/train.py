@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import kernels
-from .config import TrainConfig
+from .config import TrainConfig, eta_at
 from .data import Corpus, chunk_schedule, decode
 from .errors import FastrnnError
 from .model import (COUNTERS, Hyper, Params, Schedule, Trainee, Workspace, check_layout,
@@ -75,6 +75,7 @@ class TrainState:
     rng_state: dict = None          # numpy bit generator state of the sampling RNG
     wall_time: float = 0.0          # seconds spent training, summed over resumes
     interrupted: bool = False       # the last train() call stopped on request
+    changes: list = field(default_factory=list)   # (update, option, old, new) on --resume
 
     @property
     def hidden(self) -> int:
@@ -82,7 +83,13 @@ class TrainState:
 
 
 def new_state(corpus: Corpus, config: TrainConfig) -> TrainState:
-    """A fresh run: initial weights from config.seed, zero AdaGrad state."""
+    """A fresh run: initial weights from config.seed, zero optimizer state. The course's
+    configuration gets the DD2424 kernels; any other (cell, layers, streams, optimizer,
+    dropout) the general engine's state (fastrnn.nettrain.NetState)."""
+    from .nettrain import new_net_state, uses_network
+
+    if uses_network(config):
+        return new_net_state(corpus, config)
     K = len(corpus.vocab)
     params = Params.from_course(init_params(K, config.hidden, config.sig, config.seed,
                                             config.dtype))
@@ -130,13 +137,19 @@ def validation_loss(params: Params | dict, val: Corpus) -> float:
 
 
 def train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None = None,
-          val: Corpus | None = None) -> TrainState:
+          val: Corpus | None = None, threads: int = 1) -> TrainState:
     """Train until config.epochs epochs or config.max_updates updates in total are done.
 
     Both limits count from the start of the run, so resuming with the same options finishes
     the original plan. Returns the same (updated) state. BLAS runs on the engine's thread
     count for the duration of the call (fastrnn.threads), whatever the caller's setting.
+    threads: compute threads of the general engine's parallel streams (results do not depend
+    on it); the DD2424 engine runs one stream on one core.
     """
+    from .nettrain import NetState, train_network
+
+    if isinstance(state, NetState):
+        return train_network(state, corpus, callbacks, val, threads)
     with engine_threads():
         return _train(state, corpus, callbacks, val)
 
@@ -167,7 +180,6 @@ def _train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None,
     K, m, dtype = _check_state(state)
     ws = Workspace.allocate(K, m, cfg.seq_length, dtype)
     sched = Schedule(corpus.ids, starts, lengths, resets)
-    hyper = Hyper.of(cfg.eta, cfg.clip, cfg.eps, dtype)
     trainee = Trainee(state.params, state.mem, state.best, state.hprev, state.best_hprev,
                       state.loss_history, state.smooth_history)
     run = np.zeros(1, COUNTERS)      # chars counts from 0 in every call: only speed uses it
@@ -196,6 +208,7 @@ def _train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None,
                       _next_multiple(u, cfg.sample_every), _next_multiple(u, cfg.checkpoint_every),
                       _next_multiple(u, cfg.eval_every) if val is not None else total)
         k1 = k0 + (stop_at - u)
+        hyper = Hyper.of(eta_at(cfg, state.epoch), cfg.clip, cfg.eps, dtype)
         t_block = time.perf_counter()
         _to_counters(state, run)
         done = kernels.train_block(trainee, run, ws, sched, hyper, k1)
@@ -216,12 +229,12 @@ def _train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None,
         if done < k1 - k0:
             raise DivergenceError(
                 f"training diverged at update {state.update}: the loss is not finite (NaN or "
-                f"inf); try a smaller --eta (now {cfg.eta:g})", state.update)
+                f"inf); try a smaller --eta (now {eta_at(cfg, state.epoch):g})", state.update)
         if state.smooth_loss > DIVERGE_FACTOR * initial:
             raise DivergenceError(
                 f"training diverged at update {state.update}: the smooth loss "
                 f"{state.smooth_loss:.1f} rose above {DIVERGE_FACTOR:g}x the initial loss "
-                f"{initial:.1f}; try a smaller --eta (now {cfg.eta:g})", state.update)
+                f"{initial:.1f}; try a smaller --eta (now {eta_at(cfg, state.epoch):g})", state.update)
         if pending_sample is not None:
             smooth = float(state.smooth_history[u])
             state.samples.append((u, smooth, pending_sample))

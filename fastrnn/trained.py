@@ -59,11 +59,84 @@ class Model:
             yield decode(ids, self.vocab)
 
 
-def load(path: str, which: str = "best") -> Model:
+@dataclass
+class NetModel:
+    """A trained model of the general engine (LSTM/GRU/stacked/batched runs): the same
+    interface as Model. `weights` are the network's stacked tensors (fastrnn.network_kernels
+    .Params) of the chosen snapshot; hprev/cprev the state of stream 0, (layers, m)."""
+
+    weights: object
+    vocab: str
+    config: TrainConfig
+    hprev: np.ndarray
+    cprev: np.ndarray
+    x0: int
+    state: TrainState
+
+    @property
+    def cell(self) -> str:
+        return self.config.cell
+
+    @property
+    def layers(self) -> int:
+        return self.config.layers
+
+    @property
+    def params(self) -> dict:
+        """{"l1.W_x": array, ..., "W_y", "b_y"}: views of the chosen snapshot, stored for
+        row-vector products (torch's weight_ih_l0 is l1.W_x.T; see docs/models.md)."""
+        return self.state.net.layout.named(self._flat())
+
+    def _flat(self):
+        net = self.state.net
+        return net.best if self.weights is not net.params else net.theta
+
+    def sample(self, n: int = 1000, *, temperature: float = 1.0, top_p: float = 1.0,
+               prime: str | None = None, seed: int | None = None,
+               skip_unknown: bool = False) -> str:
+        """n synthesised characters (after the priming text, if any)."""
+        return "".join(self.stream(n, temperature=temperature, top_p=top_p, prime=prime,
+                                   seed=seed, skip_unknown=skip_unknown))
+
+    def stream(self, n: int = 1000, *, temperature: float = 1.0, top_p: float = 1.0,
+               prime: str | None = None, seed: int | None = None, skip_unknown: bool = False):
+        """Yield the synthesised text in small pieces, as it is drawn."""
+        from .nettrain import prime_state
+        from .sample import STREAM_PIECE
+
+        check_options(n, temperature, top_p)
+        net = self.state.net
+        h, c, x0 = self.hprev.copy(), self.cprev.copy(), self.x0
+        if prime:
+            ids = encode(prime, self.vocab, skip_unknown=skip_unknown)
+            if ids.size == 0:
+                raise FastrnnError("--prime has no characters of the model's vocabulary")
+            h, c, x0 = prime_state(net, ids, h, c, params=self.weights)
+        rng = np.random.default_rng(seed)
+        ws = net.sample_workspace()
+        left = n
+        while left > 0:
+            out, h, c = net.sample(x0, min(STREAM_PIECE, left), rng, h=h, c=c,
+                                   temperature=temperature, top_p=top_p, params=self.weights,
+                                   ws=ws)
+            x0 = int(out[-1])
+            left -= out.size
+            yield decode(out, self.vocab)
+
+
+def load(path: str, which: str = "best") -> Model | NetModel:
     """Load a checkpoint as a Model: which = "best" (lowest smooth loss) or "latest"."""
     if which not in ("best", "latest"):
         raise FastrnnError(f"which: expected 'best' or 'latest', got {which!r}")
     state = load_state(path)
+    net = getattr(state, "net", None)
+    if net is not None:
+        run = state.run
+        if which == "best" and state.best_update >= 0:
+            return NetModel(net.layout.views(net.best), state.vocab, state.config, run.best_h,
+                            run.best_c, state.best_x0, state)
+        return NetModel(net.params, state.vocab, state.config, run.h[:, 0].copy(),
+                        run.c[:, 0].copy(), state.next_x0, state)
     if which == "best" and state.best_update >= 0:
         return Model(state.best, state.vocab, state.config, state.best_hprev, state.best_x0, state)
     return Model(state.params, state.vocab, state.config, state.hprev, state.next_x0, state)

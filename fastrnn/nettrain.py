@@ -1,0 +1,226 @@
+"""The training loop of the general engine: LSTM/GRU/vanilla cells, stacked layers, B parallel
+streams, AdaGrad/RMSprop/Adam and dropout (fastrnn.network), with the same events, callbacks,
+divergence guard and exact resume as the DD2424 loop of fastrnn.train.
+
+A run of the default configuration (vanilla cell, one layer, one stream, AdaGrad, no dropout)
+never comes here: fastrnn.train keeps the course's specialised kernels for it. Everything else
+does. The state is a NetState: a TrainState whose parameters, optimizer moments and best
+snapshot are the Network's flat buffers (named views of them), and whose per-stream hidden
+(and cell) states are the Run's arrays, so the kernels update them in place.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import streams
+from .config import TrainConfig, eta_at
+from .data import Corpus, decode
+from .errors import FastrnnError
+from .network import Network
+from .network_kernels import BEST_SMOOTH, BEST_UPDATE, BEST_X0, CHUNK, EPOCH, SMOOTH, UPDATE, Run
+from .threads import engine_threads
+from .train import (BLOCK_SECONDS, DIVERGE_FACTOR, PROGRESS_EVERY, Callbacks, DivergenceError,
+                    TrainState, _grow, _next_multiple)
+
+
+def uses_network(config: TrainConfig) -> bool:
+    """True when the run needs the general engine (anything but DD2424's exact algorithm)."""
+    return not (config.cell == "rnn" and config.layers == 1 and config.batch == 1
+                and config.optimizer == "adagrad" and config.dropout == 0.0)
+
+
+@dataclass
+class NetState(TrainState):
+    """A TrainState of the general engine. `net` owns every parameter buffer and `run` every
+    per-stream state and counter; the inherited fields the reporting tools read (update,
+    epoch, histories, best_update, ...) are kept in step with `run` by the loop."""
+
+    net: Network = None
+    run: Run = None
+
+    @property
+    def hidden(self) -> int:
+        return self.net.hidden
+
+
+def make_network(config: TrainConfig, vocab_size: int) -> Network:
+    return Network(config.cell, vocab_size=vocab_size, hidden=config.hidden,
+                   layers=config.layers, dtype=config.dtype)
+
+
+def attach(state: NetState, net: Network, run: Run) -> NetState:
+    """Point the TrainState fields at the network's buffers and the run's arrays."""
+    state.net, state.run = net, run
+    state.params = net.named()
+    state.best = net.named(net.best)
+    state.mem = {"moment1": net.named(net.moments[0]), "moment2": net.named(net.moments[1])}
+    state.hprev, state.best_hprev = run.h, run.best_h
+    return state
+
+
+def new_net_state(corpus: Corpus, config: TrainConfig) -> NetState:
+    """A fresh run of the general engine: initial weights from config.seed, zero moments."""
+    K = len(corpus.vocab)
+    streams.check_schedule(corpus.n_chars, config.batch, config.seq_length)
+    net = make_network(config, K)
+    net.init(seed=config.seed, sig=config.sig)
+    run = net.new_run(streams=config.batch, capacity=PROGRESS_EVERY)
+    rng = np.random.default_rng([config.seed, 1])
+    state = NetState(config=config, vocab=corpus.vocab, corpus_name=corpus.name,
+                     corpus_chars=corpus.n_chars, params=None, mem=None, best=None,
+                     best_hprev=None, rng_state=rng.bit_generator.state)
+    return attach(state, net, run)
+
+
+def _counters_to_state(state: NetState) -> None:
+    ist, fst = state.run.istate, state.run.fstate
+    state.update, state.chunk, state.epoch = int(ist[UPDATE]), int(ist[CHUNK]), int(ist[EPOCH])
+    state.best_update, state.best_x0 = int(ist[BEST_UPDATE]), int(ist[BEST_X0])
+    state.smooth_loss, state.best_smooth = float(fst[SMOOTH]), float(fst[BEST_SMOOTH])
+
+
+def _state_to_counters(state: NetState) -> None:
+    ist, fst = state.run.istate, state.run.fstate
+    ist[UPDATE], ist[CHUNK], ist[EPOCH] = state.update, state.chunk, state.epoch
+    ist[BEST_UPDATE], ist[BEST_X0] = state.best_update, state.best_x0
+    fst[SMOOTH], fst[BEST_SMOOTH] = state.smooth_loss, state.best_smooth
+
+
+def validation_loss(net: Network, val: Corpus) -> float:
+    """Mean loss per character of the validation text, state carried through it from zero and
+    reset at each document start (as `fastrnn eval` measures a text)."""
+    resets = np.zeros(val.n_chars, np.bool_)
+    resets[val.doc_starts] = True
+    total, count = net.sequence_loss(val.ids, resets)
+    return total / max(count, 1)
+
+
+def prime_state(net: Network, ids: np.ndarray, h, c, params=None):
+    """Feed ids[:-1] through the network from (h, c); returns (h, c, ids[-1]): the state and
+    next input that continue the priming text."""
+    ws = net.sample_workspace()
+    rng = np.random.default_rng(0)           # the draws are discarded
+    for x in ids[:-1]:
+        _, h, c = net.sample(int(x), 1, rng, h=h, c=c, temperature=0.0, params=params, ws=ws)
+    return h, c, int(ids[-1])
+
+
+def train_network(state: NetState, corpus: Corpus, callbacks: Callbacks | None = None,
+                  val: Corpus | None = None, threads: int = 1) -> NetState:
+    """Train until config.epochs epochs or config.max_updates updates in total are done (both
+    counted from the start of the run, so a resumed run finishes the original plan)."""
+    with engine_threads():
+        return _train(state, corpus, callbacks or Callbacks(), val, threads)
+
+
+def _train(state: NetState, corpus: Corpus, cb: Callbacks, val: Corpus | None,
+           threads: int) -> NetState:
+    cfg, net, run = state.config, state.net, state.run
+    if corpus.vocab != state.vocab or corpus.n_chars != state.corpus_chars:
+        raise FastrnnError("the corpus differs from the one trained on (expected "
+                           f"{state.corpus_chars} characters of a {len(state.vocab)}-character "
+                           f"vocabulary, got {corpus.n_chars} of {len(corpus.vocab)})")
+    ids = np.ascontiguousarray(corpus.ids, np.int32)
+    B, T = cfg.batch, cfg.seq_length
+    streams.check_schedule(ids.size, B, T)
+    per_epoch = streams.chunks_per_epoch(ids.size, B, T)
+    total = cfg.epochs * per_epoch
+    if cfg.max_updates > 0:
+        total = min(total, cfg.max_updates)
+    if state.val_history and state.val_history[-1][0] == state.update < total \
+            and state.update % cfg.eval_every != 0:
+        state.val_history.pop()
+    state.loss_history = _grow(state.loss_history, total)
+    state.smooth_history = _grow(state.smooth_history, total)
+    ws = net.workspace(seq_length=T, streams=B, dropout=cfg.dropout > 0)
+    rng = np.random.default_rng()
+    rng.bit_generator.state = state.rng_state
+    state.interrupted = False
+    _state_to_counters(state)
+    cb.on_start(state, total, per_epoch)
+    t_start, chars_start, chars = time.perf_counter(), 0, 0
+    block = 1
+    while state.update < total:
+        if state.chunk >= per_epoch:
+            state.chunk = 0
+            state.epoch += 1
+            _state_to_counters(state)
+            cb.on_epoch_end(state)
+        if cb.should_stop():
+            state.interrupted = True
+            break
+        u, k0 = state.update, state.chunk
+        pending_sample = None
+        if cfg.sample_every > 0 and u % cfg.sample_every == 0 and cfg.sample_length > 0:
+            zero = k0 == 0
+            h0 = np.zeros_like(run.h[:, 0]) if zero else run.h[:, 0].copy()
+            c0 = np.zeros_like(run.c[:, 0]) if zero else run.c[:, 0].copy()
+            out, _, _ = net.sample(int(ids[k0 * T]), cfg.sample_length, rng, h=h0, c=c0)
+            pending_sample = decode(out, state.vocab)
+        stop_at = min(total, u + block, u + per_epoch - k0,
+                      _next_multiple(u, cfg.sample_every), _next_multiple(u, cfg.checkpoint_every),
+                      _next_multiple(u, cfg.eval_every) if val is not None else total)
+        hp = net.hyper(cfg.optimizer, eta=eta_at(cfg, state.epoch), clip=cfg.clip, eps=cfg.eps,
+                       alpha=cfg.alpha, beta1=cfg.beta1, beta2=cfg.beta2, dropout=cfg.dropout,
+                       seed=cfg.seed)
+        t_block = time.perf_counter()
+        done = net.train_block(ids, run, ws, hp, stop_at - u, **_threads(threads))
+        per_update = (time.perf_counter() - t_block) / max(done, 1)
+        block = max(1, min(PROGRESS_EVERY, int(BLOCK_SECONDS / max(per_update, 1e-9))))
+        state.loss_history[u:u + done] = run.losses[:done]
+        state.smooth_history[u:u + done] = run.smooths[:done]
+        _counters_to_state(state)
+        chars += done * B * T
+        state.rng_state = rng.bit_generator.state
+        # stream 0's next input: chunk*T <= its strip's last character, also at an epoch end
+        state.next_x0 = int(ids[state.chunk * T])
+        initial = max(state.loss_history[0], T * np.log(len(state.vocab)))
+        diverged = done < stop_at - u or state.smooth_loss > DIVERGE_FACTOR * initial
+        if diverged and cb.should_stop():
+            state.interrupted = True          # an interrupt wins: the state is the last finite
+            break
+        if done < stop_at - u:
+            raise DivergenceError(
+                f"training diverged at update {state.update}: the loss is not finite (NaN or "
+                f"inf); try a smaller --eta (now {eta_at(cfg, state.epoch):g})", state.update)
+        if state.smooth_loss > DIVERGE_FACTOR * initial:
+            raise DivergenceError(
+                f"training diverged at update {state.update}: the smooth loss "
+                f"{state.smooth_loss:.1f} rose above {DIVERGE_FACTOR:g}x the initial loss "
+                f"{initial:.1f}; try a smaller --eta (now {eta_at(cfg, state.epoch):g})",
+                state.update)
+        if pending_sample is not None:
+            smooth = float(state.smooth_history[u])
+            state.samples.append((u, smooth, pending_sample))
+            cb.on_sample(u, smooth, pending_sample)
+        if val is not None and cfg.eval_every > 0 and (
+                state.update % cfg.eval_every == 0 or state.update == total):
+            vl = validation_loss(net, val)
+            state.val_history.append((state.update, vl))
+            cb.on_eval(state.update, vl)
+        elapsed = time.perf_counter() - t_start
+        cb.on_progress(state, (chars - chars_start) / max(elapsed, 1e-9))
+        if cfg.checkpoint_every > 0 and state.update % cfg.checkpoint_every == 0 \
+                and state.update < total:
+            state.wall_time += time.perf_counter() - t_start
+            t_start, chars_start = time.perf_counter(), chars
+            cb.on_checkpoint(state)
+    if state.chunk >= per_epoch and state.update >= total:
+        state.chunk = 0
+        state.epoch += 1
+        _state_to_counters(state)
+        cb.on_epoch_end(state)
+    state.wall_time += time.perf_counter() - t_start
+    return state
+
+
+def _threads(threads: int) -> dict:
+    """The `threads` keyword for Network.train_block, when this engine version takes one."""
+    import inspect
+
+    if threads > 1 and "threads" in inspect.signature(Network.train_block).parameters:
+        return {"threads": threads}
+    return {}
