@@ -37,6 +37,10 @@ class TrainConfig:
     eval_every: int = 10000      # validation loss every N updates (when val_frac > 0)
     reset_per_record: bool = False  # JSON records: reset hprev at each record (else joined)
     record_separator: str = "\n"  # joins JSON records when not reset per record
+    unescape_html: bool = False  # JSON records: decode HTML entities (&amp; -> &) in the text
+    # derived, not a choice: mean characters predicted per update (seq_length, or fewer when
+    # per-record chunks end early); per-character losses divide by it. 0: unknown (seq_length)
+    chars_per_update: float = 0.0
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
@@ -89,3 +93,5 @@ class ReportConfig:
     seed: int = 0                # seed of that sample, so that the report is reproducible
     temperature: float = 1.0     # temperature of that sample
     gradcheck_hidden: int = 5    # m of the gradient check (the course's m = 5)
+    evolution_every: int = 10000   # text evolution: the samples at multiples of this update
+    evolution_until: int = 100000  # ... up to this update (the assignment's: first 100,000)

@@ -175,3 +175,65 @@ def chunk_schedule(corpus: Corpus, seq_length: int, *, partial_tail: bool = Fals
             f"{seq_length + 1}: nothing to train on (lower --seq-length)")
     resets[0] = True
     return (np.array(starts, np.int64), np.array(lengths, np.int64), np.array(resets, np.bool_))
+
+
+# ------------------------------------------------------------------ JSON records, record ends
+# Per-record training surrounds every record with this symbol: the model reads it as the first
+# input of a record (from h = 0) and learns to predict it after the record's last character, so
+# it learns where records end, and `sample --records N` can start and stop a record the same
+# way. U+241E SYMBOL FOR RECORD SEPARATOR is printable (record ends stay visible in the samples
+# training logs) and does not occur in ordinary text; a record that holds it is refused.
+END_OF_RECORD = "\u241e"
+
+
+def corpus_from_documents(name: str, docs: list[str]) -> Corpus:
+    """A Corpus of the given documents (empty ones dropped); its vocabulary is theirs."""
+    docs = [d for d in docs if d]
+    if not docs:
+        raise FastrnnError(f"{name} is empty: there is no text to train on")
+    vocab = "".join(sorted(set().union(*map(set, docs))))
+    if len(vocab) < 2:
+        raise FastrnnError(f"{name} has only one distinct character; need at least 2")
+    lookup = {ch: i for i, ch in enumerate(vocab)}
+    ids = np.fromiter((lookup[ch] for d in docs for ch in d), dtype=np.int32,
+                      count=sum(map(len, docs)))
+    starts = np.cumsum([0] + [len(d) for d in docs[:-1]]).astype(np.int64)
+    return Corpus(name=name, vocab=vocab, ids=ids, doc_starts=starts)
+
+
+def record_documents(path: str, *, encoding: str = "utf-8", json_field: str | None = None,
+                     reset_per_record: bool = False, separator: str = "\n",
+                     unescape_html: bool = False) -> list[str]:
+    """The documents of a JSON list of records: one per record, surrounded by END_OF_RECORD,
+    with reset_per_record; else one, the records joined by separator. unescape_html decodes
+    HTML entities (&amp; -> &) in the record text, as tweet archives need."""
+    import html
+
+    recs = _records(path, _read_text(path, encoding), json_field or "text")
+    if unescape_html:
+        recs = [html.unescape(r) for r in recs]
+    recs = [r for r in recs if r]
+    if not reset_per_record:
+        return [separator.join(recs)]
+    for i, r in enumerate(recs):
+        if END_OF_RECORD in r:
+            raise FastrnnError(f"{path}: record {i} contains {END_OF_RECORD!r} (U+241E), the "
+                               "end-of-record symbol of per-record training")
+    return [END_OF_RECORD + r + END_OF_RECORD for r in recs]
+
+
+def is_json_input(path: str, json_field: str | None) -> bool:
+    """Whether TEXT is read as JSON records (a .json file, or --json-field given)."""
+    return json_field is not None or path.lower().endswith(".json")
+
+
+def read_records(path: str, **kw) -> Corpus:
+    """A Corpus of a JSON record file (keywords as record_documents)."""
+    return corpus_from_documents(os.path.basename(path), record_documents(path, **kw))
+
+
+def predicted_chars_per_update(schedule) -> float:
+    """Mean characters predicted per update of a chunk_schedule: seq_length, or fewer when
+    records end in shorter chunks (per-record training). Per-character figures divide by it."""
+    lengths = schedule[1]
+    return float(lengths.sum()) / max(lengths.size, 1)

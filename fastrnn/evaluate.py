@@ -39,12 +39,15 @@ class EvalResult:
 
 
 def read_documents(text: str, *, encoding: str = "utf-8", json_field: str | None = None,
-                   config=None) -> tuple[str, list[str]]:
+                   config=None, unescape_html: bool | None = None) -> tuple[str, list[str]]:
     """(name, documents) of TEXT: a file, '-' for stdin, or 'builtin:python-docs'.
 
     JSON records (a .json file or json_field) become documents as in training: one per record
-    if config.reset_per_record, else joined with config.record_separator."""
-    from .data import BUILTIN_NAME, _read_text, builtin_text, read_corpus
+    (between end-of-record symbols) if config.reset_per_record, else joined with
+    config.record_separator; HTML entities decoded if unescape_html (None: as config says)."""
+    from .config import TrainConfig
+    from .data import (BUILTIN_NAME, _read_text, builtin_text, is_json_input,
+                       record_documents)
 
     if text == BUILTIN_NAME:
         return BUILTIN_NAME, [builtin_text()]
@@ -59,15 +62,53 @@ def read_documents(text: str, *, encoding: str = "utf-8", json_field: str | None
                                "pass --encoding") from None
         except LookupError:
             raise FastrnnError(f"unknown encoding: {encoding}") from None
-    if json_field is not None or text.lower().endswith(".json"):
-        per_record = bool(config and config.reset_per_record)
-        sep = config.record_separator if config else "\n"
-        corpus = read_corpus(text, encoding=encoding, json_field=json_field,
-                             reset_per_record=per_record, separator=sep)
-        vocab = np.array(list(corpus.vocab))
-        docs = ["".join(vocab[corpus.ids[s:e]]) for s, e in corpus.doc_bounds()]
-        return corpus.name, docs
+    if is_json_input(text, json_field):
+        cfg = config or TrainConfig()
+        docs = record_documents(text, encoding=encoding, json_field=json_field,
+                                reset_per_record=cfg.reset_per_record,
+                                separator=cfg.record_separator,
+                                unescape_html=cfg.unescape_html if unescape_html is None
+                                else unescape_html)
+        return os.path.basename(text), docs
     return os.path.basename(text), [_read_text(text, encoding)]
+
+
+EVAL_CHUNK = 128   # characters per chunk of `eval`: with the state carried, only speed depends on it
+
+
+def chunk_losses(params: dict, ids: np.ndarray, schedule, hprev: np.ndarray | None = None
+                 ) -> np.ndarray:
+    """The summed loss (nats) of every chunk of a chunk schedule over ids, forward only (see
+    fastrnn.evalkernels). hprev (default 0) is the state before the first chunk."""
+    from .evalkernels import _chunk_losses
+    from .model import aligned_zeros, check_params, transposed
+
+    K, m, dtype = check_params(params)
+    starts, lengths, resets = schedule
+    T = int(lengths.max()) if lengths.size else 1
+    H, P, A = aligned_zeros((T + 1, m), dtype), aligned_zeros((T, K), dtype), \
+        aligned_zeros((T, m), dtype)
+    bits = np.zeros(max(m, K), np.int32 if dtype == np.float32 else np.int64)
+    h = np.zeros(m, dtype) if hprev is None else np.array(hprev, dtype)
+    out = np.zeros(starts.size, np.float64)
+    from .threads import engine_threads
+
+    with engine_threads():          # one BLAS thread: the products are small (see threads.py)
+        _chunk_losses(transposed(params["U"]), np.ascontiguousarray(params["W"]),
+                      np.ascontiguousarray(params["V"]), np.ascontiguousarray(params["b"]),
+                      np.ascontiguousarray(params["c"]), np.ascontiguousarray(ids, np.int32),
+                      starts, lengths, resets, h, H, P, A, bits, out)
+    return out
+
+
+def validation_loss(params: dict, val, seq_length: int, per_record: bool = False) -> float:
+    """Mean loss per character (nats) of the held-out text, read as training reads text: in
+    chunks of seq_length, the hidden state carried from chunk to chunk and reset to 0 at the
+    start of the pass and of each document (docs/validation.md says why)."""
+    from .data import chunk_schedule
+
+    schedule = chunk_schedule(val, seq_length, partial_tail=per_record)
+    return float(chunk_losses(params, val.ids, schedule).sum() / schedule[1].sum())
 
 
 def evaluate(params: dict, vocab: str, docs: list[str]) -> EvalResult:
@@ -75,7 +116,7 @@ def evaluate(params: dict, vocab: str, docs: list[str]) -> EvalResult:
 
     Characters outside the vocabulary cannot be predicted (the model gives them probability 0):
     they are removed and counted, and the text around them is scored as if they were absent."""
-    from .model import sequence_loss
+    from .data import Corpus, chunk_schedule
 
     codes_vocab = np.array([ord(ch) for ch in vocab], np.int64)   # sorted, as vocab is
     pieces, starts, unknown, n_chars, pos = [], [], {}, 0, 0
@@ -98,10 +139,12 @@ def evaluate(params: dict, vocab: str, docs: list[str]) -> EvalResult:
                            f"({sum(unknown.values())} outside it); at least 2 in one document "
                            "are needed to predict one")
     ids = np.concatenate(pieces)
-    resets = np.zeros(ids.size, np.bool_)
-    resets[starts] = True
-    total, count = sequence_loss(params, ids, resets)
-    return EvalResult(n_chars=n_chars, predictions=count, total_nats=total, unknown=unknown)
+    corpus = Corpus("eval", vocab, ids, np.array(starts, np.int64))
+    # every character after a document's first is predicted: partial last chunks included
+    schedule = chunk_schedule(corpus, EVAL_CHUNK, partial_tail=True)
+    total = float(chunk_losses(params, ids, schedule).sum())
+    return EvalResult(n_chars=n_chars, predictions=int(schedule[1].sum()), total_nats=total,
+                      unknown=unknown)
 
 
 def format_eval(r: EvalResult, name: str, model_desc: str) -> str:
