@@ -109,7 +109,7 @@ def unescape_html_option(f):
     return click.option(
         "--unescape-html", is_flag=True, default=None,
         help="JSON: decode HTML entities (&amp; &lt; &#39; ...) in the record text, as tweet "
-             "archives need [default: as the checkpoint was trained, for eval].")(f)
+             "archives need (train: off unless given; eval: as the checkpoint was trained).")(f)
 
 
 def best_option(f):
@@ -224,9 +224,9 @@ def _check_out(out: str, overwrite: bool, resume: str | None, text: str):
               help="JSON: train records as separate documents (hidden state reset at each, "
                    "an end-of-record symbol learned at each end); default is to join them "
                    "with --record-separator.")
-@click.option("--record-separator", default=_T.record_separator,
-              show_default=_T.record_separator.encode("unicode_escape").decode("ascii"),
-              help="Joins JSON records into one text.")
+@click.option("--record-separator", default=_T.record_separator, show_default=False,
+              help="Joins JSON records into one text [default: "
+                   + _T.record_separator.encode("unicode_escape").decode("ascii") + "].")
 @unescape_html_option
 @click.option("--log-every", type=click.FloatRange(min=0), default=10.0,
               help="When stderr is not a terminal: seconds between progress lines "

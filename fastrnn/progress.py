@@ -7,6 +7,7 @@ through `write`, which lifts the bar, prints, and redraws it.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -15,7 +16,7 @@ from .runinfo import chars_per_update, duration
 # The bar's text around the bar itself. Kept to ~60 characters so that an 80-column terminal
 # still shows a bar, and ordered so that the least useful field (ETA comes last but is short)
 # is the one tqdm trims when a terminal is narrower still.
-BAR_FORMAT = "{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} {postfix} ETA {remaining}"
+BAR_FORMAT = "{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{postfix} ETA {remaining}"
 
 
 def chars_text(chars_per_sec: float) -> str:
@@ -55,7 +56,7 @@ class Progress:
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, initial=state.update, file=self.stream,
-                            dynamic_ncols=True, leave=False, unit_scale=True,
+                            dynamic_ncols=True, leave=False,
                             bar_format=BAR_FORMAT, mininterval=0.2)
         else:
             self.last_log = time.monotonic()
@@ -91,8 +92,20 @@ class Progress:
 
     # ------------------------------------------------------------------------- output
     def message(self, text: str) -> None:
-        """A line on the display's stream, above the bar."""
+        """A line on the display's stream, above the bar; on a terminal, wrapped to its width
+        (a line the terminal wraps itself would push the bar down a line)."""
+        if self.tty:
+            import textwrap
+
+            text = textwrap.fill(text, self.width(), subsequent_indent="  ",
+                                 break_long_words=False, break_on_hyphens=False)
         self.write(text, self.stream)
+
+    def width(self) -> int:
+        try:
+            return max(os.get_terminal_size(self.stream.fileno()).columns - 1, 20)
+        except (OSError, ValueError, AttributeError):
+            return 79
 
     def write(self, text: str, file=None) -> None:
         """Print text (to file, default stdout) without leaving pieces of the bar behind."""
