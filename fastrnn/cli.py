@@ -44,7 +44,8 @@ class OneLineErrors(click.Group):
         except click.exceptions.NoArgsIsHelpError as exc:   # bare `fastrnn`: the normal help
             click.echo(exc.ctx.get_help())
             sys.exit(0)
-        except click.UsageError as exc:
+        except (click.exceptions.MissingParameter, click.exceptions.NoSuchOption) as exc:
+            # what is missing or unknown is the command's shape: point at its help
             hint = f"; see '{exc.ctx.command_path} -h'" if exc.ctx is not None else ""
             message = _one_line(exc.format_message()).rstrip(".")
             click.echo(f"Error: {message}{hint}", err=True)

@@ -93,5 +93,5 @@ class ReportConfig:
     seed: int = 0                # seed of that sample, so that the report is reproducible
     temperature: float = 1.0     # temperature of that sample
     gradcheck_hidden: int = 5    # m of the gradient check (the course's m = 5)
-    evolution_every: int = 10000   # text evolution: the samples at multiples of this update
+    evolution_every: int = 0       # text evolution: samples at multiples of N (0: all logged)
     evolution_until: int = 100000  # ... up to this update (the assignment's: first 100,000)

@@ -137,8 +137,8 @@ def _or_none(x: float):
     return float(x) if np.isfinite(x) else None
 
 
-VALIDATION_METHOD = ("held-out text read as training reads it: chunks of {tau}, hidden state "
-                     "carried, from 0 at its start (docs/validation.md)")
+VALIDATION_METHOD = ("held-out text read as training reads on: chunks of {tau}, hidden state "
+                     "carried, starting from training's state (docs/validation.md)")
 
 
 def _per_char(chunk_loss: float | None, tau: float) -> str:

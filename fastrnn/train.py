@@ -228,7 +228,8 @@ def _train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None,
             cb.on_sample(u, smooth, pending_sample)
         if val is not None and cfg.eval_every > 0 and (
                 state.update % cfg.eval_every == 0 or state.update == total):
-            vl = validation_loss(p, val)
+            from .evaluate import validation_loss as held_out_loss   # docs/validation.md
+            vl = held_out_loss(p, val, cfg.seq_length, cfg.reset_per_record, state.hprev)
             state.val_history.append((state.update, vl))
             cb.on_eval(state.update, vl)
         elapsed = time.perf_counter() - t_start

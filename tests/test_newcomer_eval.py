@@ -76,3 +76,36 @@ def test_validation_is_read_as_training_reads_text():
     want = _reference_chunks(params, ids, schedule).sum() / (25 * schedule[0].size)
     assert validation_loss(params, val, 25) == pytest.approx(want, rel=1e-10)
     assert schedule[1].sum() == 975           # like training: the last <26 characters unread
+
+
+def test_validation_starts_from_the_given_training_state():
+    """A latch: unit 0 keeps its sign forever (W00 = 4); the output is right only when it is
+    +1, the state training was in. From 0 the first input pushes it to -1 and it stays there."""
+    params = {"U": np.array([[-1.0, 0.0]]), "W": np.array([[4.0]]), "b": np.zeros(1),
+              "V": np.array([[3.0], [-3.0]]), "c": np.zeros(2)}
+    ids = np.zeros(500, np.int32)                  # text of character 0 only
+    val = Corpus("v", "ab", ids, np.array([0], np.int64))
+    from_training = validation_loss(params, val, 25, hprev=np.ones(1))
+    from_zero = validation_loss(params, val, 25)
+    assert from_training < 0.01 and from_zero > 5
+
+
+def test_validation_of_a_latched_tinyshakespeare_model(shakespeare_path):
+    """The case users reported: seed 10 at update 4,000. From h = 0 the held-out text reads
+    ~4.7 nats/char, evenly over all of it (latched); from training's state ~2.5, between
+    its neighbours' validations."""
+    from fastrnn.config import TrainConfig
+    from fastrnn.data import read_corpus, split_validation
+    from fastrnn.train import new_state, train
+
+    corpus = read_corpus(shakespeare_path)
+    tr, val = split_validation(corpus, 0.1)
+    cfg = TrainConfig(seed=10, max_updates=4000, val_frac=0.1, eval_every=2000,
+                      sample_every=0, checkpoint_every=0)
+    state = train(new_state(tr, cfg), tr, val=val)
+    recorded = dict(state.val_history)[4000]
+    assert recorded == pytest.approx(validation_loss(state.params, val, 25, hprev=state.hprev))
+    assert recorded < 2.8
+    from_zero = chunk_losses(state.params, val.ids, chunk_schedule(val, 25)) / 25
+    assert from_zero.mean() > 4.0
+    assert all(part.mean() > 4.0 for part in np.array_split(from_zero, 10))   # and stays
