@@ -267,7 +267,8 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
     train_corpus, val = split_validation(corpus, cfg.val_frac)
     schedule = chunk_schedule(train_corpus, cfg.seq_length, partial_tail=cfg.reset_per_record)
     _check_out(out, overwrite, resume, text)
-    cfg.chars_per_update = predicted_chars_per_update(schedule)
+    if cfg.reset_per_record:    # records end in shorter chunks; text chunks are all seq_length
+        cfg.chars_per_update = predicted_chars_per_update(schedule)
     if resume:
         _check_same_text(train_corpus, state, resume)
         per_epoch = schedule[0].size
@@ -315,7 +316,9 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
                    f"continue with: {again}", err=True)
         sys.exit(128 + callbacks.signal)
     secs = state.wall_time - w0
-    speed = cfg.chars_per_update * (state.update - u0) / max(secs, 1e-9)
+    from .runinfo import chars_per_update
+
+    speed = chars_per_update(cfg) * (state.update - u0) / max(secs, 1e-9)
     epochs = f"{state.epoch} epoch{'' if state.epoch == 1 else 's'}"
     val_text = (f"; val loss {state.val_history[-1][1]:.4f} nats/char"
                 if state.val_history else "")

@@ -90,3 +90,16 @@ def test_per_char_figures_divide_by_the_characters_predicted(tweets):
     # and eval of the training text reads about the same per character as the smooth loss
     ev = json.loads(run("eval", ckpt, path, "--json").output)
     assert ev["nats_per_char"] == pytest.approx(per_char, rel=0.25)
+
+
+def test_plot_reads_per_record_losses_per_character_predicted(tweets):
+    from fastrnn.plot import loss_figure
+
+    state = load_state(str(tweets[1]))
+    cpu = state.config.chars_per_update
+    ax = loss_figure(state).axes[0]
+    assert "characters predicted on average" in ax.get_ylabel()
+    right = [c for c in ax.child_axes if c.get_ylabel() == "nats per character"]
+    assert len(right) == 1
+    forward = right[0]._functions[0]
+    assert forward(cpu * 2.0) == pytest.approx(2.0)
