@@ -393,23 +393,21 @@ def sample(checkpoint_path, n, records, until, temperature, top_p, prime, skip_u
         _sample_records(model, checkpoint_path, records, n, until, temperature, top_p, prime,
                         skip_unknown, seed)
         return
-    if until is not None:
-        import numpy as np
+    import numpy as np
 
-        from .data import encode
-        from .sample import prime as warm, stream_until
+    from .data import encode
+    from .sample import prime as warm, stream_until
 
-        h, x0 = model.hprev.copy(), model.x0
-        if prime:
-            ids = encode(prime, model.vocab, skip_unknown=skip_unknown)
-            if ids.size == 0:
-                raise FastrnnError("--prime has no characters of the model's vocabulary")
-            h, x0 = warm(model.params, np.zeros_like(h), ids)
-        pieces = stream_until(model.params, model.vocab, h, x0, n, np.random.default_rng(seed),
-                              temperature, top_p, stop=until)
-    else:
-        pieces = model.stream(n, temperature=temperature, top_p=top_p, prime=prime, seed=seed,
-                              skip_unknown=skip_unknown)
+    h, x0 = model.hprev.copy(), model.x0
+    if prime:
+        # primed from the model's saved state, not from 0: a trained vanilla RNN started at 0
+        # can latch into a state it never trained in and print garbage (docs/validation.md)
+        ids = encode(prime, model.vocab, skip_unknown=skip_unknown)
+        if ids.size == 0:
+            raise FastrnnError("--prime has no characters of the model's vocabulary")
+        h, x0 = warm(model.params, h, np.concatenate([[x0], ids]).astype(np.int32))
+    pieces = stream_until(model.params, model.vocab, h, x0, n, np.random.default_rng(seed),
+                          temperature, top_p, stop=until)
     first = next(pieces, "")       # checks --prime before anything is printed
     if prime:
         click.echo(prime, nl=False)

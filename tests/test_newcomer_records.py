@@ -103,3 +103,22 @@ def test_plot_reads_per_record_losses_per_character_predicted(tweets):
     assert len(right) == 1
     forward = right[0]._functions[0]
     assert forward(cpu * 2.0) == pytest.approx(2.0)
+
+
+def test_prime_continues_from_the_models_state(small_text, tmp_path):
+    """--prime feeds the saved start character and the prime from the model's saved state
+    (from 0 a trained model can latch into garbage), then samples as without a prime."""
+    from fastrnn import load
+    from fastrnn.data import encode
+    from fastrnn.sample import prime, stream_until
+
+    out = tmp_path / "p.h5"
+    run("train", small_text, "-o", out, "--hidden", 16, "--max-updates", 300, "-q")
+    got = run("sample", out, "--prime", "The ", "-n", 80, "--seed", 5).output
+    m = load(str(out))
+    h, x0 = prime(m.params, m.hprev.copy(),
+                  np.concatenate([[m.x0], encode("The ", m.vocab)]).astype(np.int32))
+    want = "".join(stream_until(m.params, m.vocab, h, x0, 80, np.random.default_rng(5)))
+    assert got == "The " + want + "\n"
+    plain = run("sample", out, "-n", 80, "--seed", 5).output
+    assert plain == m.sample(80, seed=5) + "\n"       # without a prime: as the Python API
