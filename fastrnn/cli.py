@@ -13,8 +13,8 @@ import time
 
 import click
 
-from .config import (DTYPES, GradcheckConfig, PlotConfig, ReportConfig, SampleConfig,
-                     TrainConfig)
+from .config import (CELLS, DTYPES, OPTIMIZERS, GradcheckConfig, PlotConfig, ReportConfig,
+                     SampleConfig, TrainConfig)
 from .errors import FastrnnError
 from .paths import check_parent_writable
 
@@ -38,6 +38,15 @@ class OneLineErrors(click.Group):
                 sys.exit(128 + signal.SIGINT)
             click.echo("Aborted.", err=True)
             sys.exit(1)
+        except click.exceptions.NoArgsIsHelpError as exc:   # bare `fastrnn`: the normal help
+            click.echo(exc.ctx.get_help())
+            sys.exit(0)
+        except (click.exceptions.MissingParameter, click.exceptions.NoSuchOption) as exc:
+            # what is missing or unknown is the command's shape: point at its help
+            hint = f"; see '{exc.ctx.command_path} -h'" if exc.ctx is not None else ""
+            message = _one_line(exc.format_message()).rstrip(".")
+            click.echo(f"Error: {message}{hint}", err=True)
+            sys.exit(exc.exit_code)
         except click.ClickException as exc:
             click.echo(f"Error: {_one_line(exc.format_message())}", err=True)
             sys.exit(exc.exit_code)
@@ -54,10 +63,21 @@ def _one_line(message: str) -> str:
     return " ".join(message.split())
 
 
-def _corpus(text: str, **kw):
-    from .data import BUILTIN_NAME, read_corpus
+def _corpus(text: str, *, encoding: str = "utf-8", json_field: str | None = None,
+            config: TrainConfig | None = None):
+    """TEXT as a Corpus: the built-in corpus, a text file, or JSON records read as config says
+    (joined, or one document per record with end-of-record symbols)."""
+    from .data import BUILTIN_NAME, is_json_input, read_corpus, read_records
 
-    return read_corpus(None if text == BUILTIN_NAME else text, **kw)
+    cfg = config or TrainConfig()
+    if text == BUILTIN_NAME:
+        return read_corpus(None)
+    if is_json_input(text, json_field):
+        return read_records(text, encoding=encoding, json_field=json_field,
+                            reset_per_record=cfg.reset_per_record,
+                            separator=cfg.record_separator, unescape_html=cfg.unescape_html,
+                            keep_newlines=cfg.keep_newlines)
+    return read_corpus(text, encoding=encoding, keep_newlines=cfg.keep_newlines)
 
 
 @click.group(cls=OneLineErrors, context_settings=CONTEXT)
@@ -66,45 +86,66 @@ def cli():
     """Train character-level vanilla RNNs on a CPU, fast and exactly (DD2424 / min-char-rnn)."""
 
 
-# ------------------------------------------------------------------------------------ train
-class _Printer:
-    """Training callbacks of the CLI: progress bar, samples, checkpoints, stop on signals."""
+# --------------------------------------------------------------------------- shared options
+# Each option used by several commands is declared once here, so its name, default and help
+# cannot drift apart between commands.
+def checkpoint_argument(f):
+    return click.argument("checkpoint_path", metavar="CHECKPOINT")(f)
 
-    def __init__(self, out: str, quiet: bool, saved: tuple | None = None):
-        self.out, self.quiet = out, quiet
-        self.bar = None
+
+def encoding_option(f):
+    return click.option("--encoding", default="utf-8", help="Text encoding of TEXT.")(f)
+
+
+def json_field_option(f):
+    return click.option(
+        "--json-field", default=None,
+        help="TEXT is a JSON list of records: read this field of each [.json files: text]; "
+             "records are split or joined as in training (--reset-per-record).")(f)
+
+
+def unescape_html_option(f):
+    return click.option(
+        "--unescape-html", is_flag=True, default=None,
+        help="JSON: decode HTML entities (&amp; &lt; &#39; ...) in the record text, as tweet "
+             "archives need (train: off unless given; eval: as the checkpoint was trained).")(f)
+
+
+def best_option(f):
+    return click.option("--best/--latest", default=True,
+                        help="Use the best model (lowest smooth loss) or the latest "
+                             "parameters.")(f)
+
+
+def overwrite_option(what: str):
+    return click.option("--overwrite", is_flag=True, help=f"Replace {what} if it exists.")
+
+
+# ------------------------------------------------------------------------------------ train
+class CheckpointingCallbacks:
+    """The training callbacks of `fastrnn train`: write checkpoints, remember the last good
+    one, turn a signal into a clean stop, and forward every event to the progress display."""
+
+    def __init__(self, out: str, progress, saved: tuple | None = None):
+        self.out = out
+        self.progress = progress   # fastrnn.progress.Progress (or Silent with --quiet)
         self.signal = None
-        self.last_draw = 0.0
-        self.saved = saved       # (path, update) of the last checkpoint known to be good
+        self.saved = saved         # (path, update) of the last checkpoint known to be good
 
     def on_start(self, state, total, per_epoch):
-        self.per_epoch, self.total = per_epoch, total
-        if not self.quiet:
-            click.echo(f"training on {state.corpus_name}: {state.corpus_chars:,} chars, "
-                       f"K={len(state.vocab)}, m={state.hidden}, {per_epoch:,} updates/epoch, "
-                       f"{total:,} updates in all ({state.config.dtype})", err=True)
-            self.bar = click.progressbar(length=total, file=sys.stderr, show_pos=True,
-                                         show_eta=True, item_show_func=lambda s: s)
-            self.bar.__enter__()
-            self.bar.update(state.update)
+        self.progress.start(state, total, per_epoch)
 
     def on_progress(self, state, chars_per_sec):
-        if self.bar is not None:
-            info = (f"epoch {state.epoch + 1} smooth loss {state.smooth_loss:.2f} "
-                    f"{chars_per_sec / 1000:.0f}k chars/s")
-            if state.val_history:
-                info += f" val {state.val_history[-1][1]:.3f}"
-            self.bar.update(state.update - self.bar.pos, info)
+        self.progress.progress(state, chars_per_sec)
 
     def on_sample(self, update, smooth, text):
-        if not self.quiet:
-            click.echo(f"\n--- update {update:,}, smooth loss {smooth:.3f}\n{text}\n---")
+        self.progress.write(f"\n--- update {update:,}, smooth loss {smooth:.3f}\n{text}\n---")
 
     def on_epoch_end(self, state):
         pass
 
     def on_eval(self, update, val_loss):
-        pass
+        self.progress.validation(update, val_loss)
 
     def on_checkpoint(self, state):
         from .checkpoint import save
@@ -127,9 +168,51 @@ class _Printer:
         return self.signal is not None
 
     def close(self):
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
+        self.progress.close()
+
+
+def _schedule(corpus, cfg: TrainConfig):
+    """The chunk schedule of the DD2424 engine ((starts, lengths, resets)), or the number of
+    updates per epoch of the general engine's streams; both refuse a text too short."""
+    from .data import chunk_schedule
+    from .nettrain import uses_network
+
+    if not uses_network(cfg):
+        return chunk_schedule(corpus, cfg.seq_length, partial_tail=cfg.reset_per_record)
+    from . import streams
+
+    if cfg.reset_per_record:
+        raise FastrnnError("--reset-per-record needs the DD2424 engine (--cell rnn --layers 1 "
+                           "--batch 1 --optimizer adagrad, no --dropout): the general engine "
+                           "reads the text as contiguous strips")
+    streams.check_schedule(corpus.n_chars, cfg.batch, cfg.seq_length)
+    return streams.chunks_per_epoch(corpus.n_chars, cfg.batch, cfg.seq_length)
+
+
+def _cut_at(pieces, until: str | None):
+    """The pieces of a text stream, ending right after the first occurrence of `until`."""
+    if until is None:
+        yield from pieces
+        return
+    seen = ""
+    for piece in pieces:
+        seen += piece
+        at = seen.find(until)
+        if at >= 0:
+            yield piece[:len(piece) - (len(seen) - at - len(until))]
+            return
+        yield piece
+        seen = seen[len(seen) - len(until) + 1:]   # an occurrence may straddle two pieces
+
+
+def _echo_stream(pieces, prime: str | None) -> None:
+    first = next(pieces, "")       # checks --prime before anything is printed
+    if prime:
+        click.echo(prime, nl=False)
+    click.echo(first, nl=False)
+    for piece in pieces:
+        click.echo(piece, nl=False)
+    click.echo()
 
 
 def _check_out(out: str, overwrite: bool, resume: str | None, text: str):
@@ -147,7 +230,7 @@ def _check_out(out: str, overwrite: bool, resume: str | None, text: str):
 @click.argument("text")
 @click.option("--out", "-o", default=None,
               help="Checkpoint file to write [default: ckpt.h5, or the --resume file].")
-@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
+@overwrite_option("the --out file")
 @click.option("--resume", default=None,
               help="Continue the run saved in this checkpoint (exactly where it stopped); "
                    "--epochs/--max-updates stay totals of the whole run.")
@@ -159,8 +242,8 @@ def _check_out(out: str, overwrite: bool, resume: str | None, text: str):
               help="Hidden units m.")
 @click.option("--seq-length", type=click.IntRange(min=1), default=_T.seq_length,
               help="Characters per chunk (tau).")
-@click.option("--eta", type=click.FloatRange(min=0, min_open=True), default=_T.eta,
-              help="AdaGrad learning rate.")
+@click.option("--eta", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Learning rate [default: 0.1 with adagrad, 0.002 with rmsprop or adam].")
 @click.option("--sig", type=click.FloatRange(min=0, min_open=True), default=_T.sig,
               help="Std of the initial weights.")
 @click.option("--clip", type=click.FloatRange(min=0, min_open=True), default=_T.clip,
@@ -178,20 +261,50 @@ def _check_out(out: str, overwrite: bool, resume: str | None, text: str):
               help="Hold out this final fraction of the text for validation.")
 @click.option("--eval-every", type=click.IntRange(min=1), default=_T.eval_every,
               help="Validation loss every N updates (with --val-frac).")
-@click.option("--encoding", default="utf-8", help="Text encoding of TEXT.")
-@click.option("--json-field", default=None,
-              help="TEXT is a JSON list of records; train on this field [.json: text].")
+@encoding_option
+@json_field_option
 @click.option("--reset-per-record", is_flag=True,
-              help="JSON: train records as separate documents (hidden state reset at each); "
-                   "default is to join them with --record-separator.")
-@click.option("--record-separator", default=_T.record_separator,
-              help="Joins JSON records into one text.")
+              help="JSON: train records as separate documents (hidden state reset at each, "
+                   "an end-of-record symbol learned at each end); default is to join them "
+                   "with --record-separator.")
+@click.option("--record-separator", default=_T.record_separator, show_default=False,
+              help="Joins JSON records into one text [default: "
+                   + _T.record_separator.encode("unicode_escape").decode("ascii") + "].")
+@unescape_html_option
 @click.option("--keep-newlines", is_flag=True, default=_T.keep_newlines,
               help="Keep \\r and \\r\\n as they are (default: both become \\n, as in "
                    "Python's text mode).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no samples.")
+@click.option("--cell", type=click.Choice(CELLS), default=_T.cell,
+              help="Recurrent cell: DD2424's vanilla tanh RNN, or an LSTM / GRU (PyTorch's "
+                   "formulations; docs/models.md).")
+@click.option("--layers", type=click.IntRange(1, 16), default=_T.layers,
+              help="Stacked layers (layer l's h is layer l+1's input).")
+@click.option("--batch", "-B", type=click.IntRange(min=1), default=_T.batch,
+              help="Parallel streams: the text is cut into B strips read side by side; one "
+                   "update per B x seq-length characters (char-rnn's minibatch).")
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=_T.optimizer,
+              help="adagrad (DD2424), rmsprop (char-rnn's) or adam (torch.optim.Adam).")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=_T.dropout,
+              help="Dropout on the inputs of layers >= 2 and of the output layer (training "
+                   "only).")
+@click.option("--alpha", type=float, default=_T.alpha, help="RMSprop's decay.")
+@click.option("--beta1", type=float, default=_T.beta1, help="Adam's first-moment decay.")
+@click.option("--beta2", type=float, default=_T.beta2, help="Adam's second-moment decay.")
+@click.option("--eta-decay", type=float, default=_T.eta_decay,
+              help="Multiply eta by this at the end of every epoch from --decay-after on "
+                   "(char-rnn's schedule; 1 = constant).")
+@click.option("--decay-after", type=click.IntRange(min=1), default=_T.decay_after,
+              help="The first epoch whose end decays eta.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Compute threads for --batch >= 2 [default: the cores this process may "
+                   "use]; results do not depend on it.")
+@click.option("--log-every", type=click.FloatRange(min=0), default=10.0,
+              help="When stderr is not a terminal: seconds between progress lines "
+                   "(0 = every progress report).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display and no samples.")
 @click.pass_context
-def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, **opts):
+def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_every, threads,
+          **opts):
     """Train on TEXT (UTF-8 text or JSON records) and write a checkpoint.
 
     The algorithm is DD2424 Assignment 4 / min-char-rnn exactly: AdaGrad on seq-length chunks,
@@ -199,43 +312,64 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, **opts
     with a checkpoint that --resume continues bit-identically.
     """
     from . import checkpoint
-    from .config import check_memory, merge_resumed
-    from .data import count_chunks, split_validation
+    from .config import DEFAULT_ETA, check_memory, merge_resumed
+    from .data import predicted_chars_per_update, split_validation
+    from .progress import Progress, Silent
     from .runlock import RunLock
     from .train import DivergenceError, new_state, train as run, warmup
 
     if out is None:
         out = resume or "ckpt.h5"
-    _check_out(out, overwrite, resume, text)
-    # one writer per checkpoint for the whole run: released when the command's context closes
-    ctx.call_on_close(RunLock(out).acquire().release)
+    opts["unescape_html"] = bool(opts["unescape_html"])
     if resume:
         state = checkpoint.load_state(resume)
         given = {name: value for name, value in opts.items()
                  if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
-        cfg = state.config = merge_resumed(state.config, given, state.update, "checkpoint")
+        changes = []
+        cfg = state.config = merge_resumed(state.config, given, state.update, "checkpoint",
+                                           changes)
+        for update, name, old, new in changes:
+            click.echo(f"{name} {old:g} -> {new:g} from update {update:,}", err=True)
+        state.changes.extend(changes)
     else:
+        if opts["eta"] is None:
+            opts["eta"] = DEFAULT_ETA[opts["optimizer"]]
         cfg = TrainConfig(**opts)
-    corpus = _corpus(text, encoding=encoding, json_field=json_field,
-                     reset_per_record=cfg.reset_per_record, separator=cfg.record_separator,
-                     keep_newlines=cfg.keep_newlines)
+    # the input is checked before the output: `train nosuch.txt` is about nosuch.txt
+    corpus = _corpus(text, encoding=encoding, json_field=json_field, config=cfg)
     train_corpus, val = split_validation(corpus, cfg.val_frac, cfg.seq_length)
-    count_chunks(train_corpus, cfg.seq_length, partial_tail=cfg.reset_per_record)
+    schedule = _schedule(train_corpus, cfg)
+    _check_out(out, overwrite, resume, text)
+    # one writer per checkpoint for the whole run: released when the command's context closes
+    ctx.call_on_close(RunLock(out).acquire().release)
+    if cfg.reset_per_record:    # records end in shorter chunks; text chunks are all seq_length
+        cfg.chars_per_update = predicted_chars_per_update(schedule)
+    elif cfg.batch > 1:         # B streams: B x seq_length characters per update
+        cfg.chars_per_update = float(cfg.batch * cfg.seq_length)
     if resume:
         _check_same_text(train_corpus, state, resume)
+        per_epoch = schedule[0].size if isinstance(schedule, tuple) else schedule
+        total = min(cfg.epochs * per_epoch, cfg.max_updates or cfg.epochs * per_epoch)
+        if state.update >= total:
+            click.echo(f"{resume} already finished its run: {state.update:,} updates "
+                       f"({state.epoch} epoch{'' if state.epoch == 1 else 's'}); to train on, "
+                       f"raise the total, e.g. --epochs {state.epoch + 1}"
+                       + (f" or --max-updates {state.update + per_epoch}"
+                          if cfg.max_updates else ""), err=True)
+            return
     else:
         check_memory(len(train_corpus.vocab), cfg)
         state = new_state(train_corpus, cfg)
-    printer = _Printer(out, quiet, saved=(resume, state.update) if resume else None)
-    if not quiet:
-        click.echo(f"compiling kernels ({cfg.dtype}, cached after the first run)...", err=True)
+    progress = Silent() if quiet else Progress(log_every=log_every)
+    callbacks = CheckpointingCallbacks(out, progress,
+                                       saved=(resume, state.update) if resume else None)
+    progress.message(f"compiling kernels ({cfg.dtype}, cached after the first run)...")
     t0 = time.perf_counter()
-    warmup(cfg.dtype, validation=val is not None, ids_dtype=train_corpus.ids.dtype)
-    if not quiet:
-        click.echo(f"ready in {time.perf_counter() - t0:.1f} s", err=True)
+    warmup(cfg.dtype, validation=val is not None, ids_dtype=train_corpus.ids.dtype, config=cfg)
+    progress.message(f"ready in {time.perf_counter() - t0:.1f} s")
 
     def on_signal(signum, frame):
-        printer.signal = signum
+        callbacks.signal = signum
 
     # From here on SIGINT/SIGTERM/SIGHUP only raise a flag: the current block of updates
     # finishes (train.BLOCK_SECONDS), the checkpoint is written, and we exit 128 + signum.
@@ -244,33 +378,37 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, **opts
     try:
         u0, w0 = state.update, state.wall_time
         try:
-            run(state, train_corpus, callbacks=printer, val=val)
+            run(state, train_corpus, callbacks=callbacks, val=val,
+                threads=threads or len(os.sched_getaffinity(0)))
         except DivergenceError as exc:
-            printer.close()
-            raise FastrnnError(f"{exc}{printer.kept()}") from None
-        printer.close()
-        printer.on_checkpoint(state)
+            callbacks.close()
+            raise FastrnnError(f"{exc}{callbacks.kept()}") from None
+        callbacks.close()
+        callbacks.on_checkpoint(state)
     finally:
-        printer.close()
+        callbacks.close()
         for s, handler in old.items():
             signal.signal(s, handler)
     if state.interrupted:
-        name = signal.Signals(printer.signal).name
+        name = signal.Signals(callbacks.signal).name
         again = " ".join(shlex.quote(a) for a in _resume_command(text, out, encoding, json_field))
         try:      # after SIGHUP the terminal may be gone; the checkpoint is what matters
             click.echo(f"{name}: stopped after update {state.update:,}; checkpoint written to "
                        f"{out}; continue with: {again}", err=True)
         except OSError:
             pass
-        sys.exit(128 + printer.signal)
-    if not quiet:
-        secs = state.wall_time - w0
-        speed = cfg.seq_length * (state.update - u0) / max(secs, 1e-9)
-        epochs = f"{state.epoch} epoch{'' if state.epoch == 1 else 's'}"
-        click.echo(f"done: {state.update:,} updates ({epochs}) in {secs:.1f} s, "
-                   f"{speed:,.0f} chars/s; smooth loss {state.smooth_loss:.3f}, best "
-                   f"{state.best_smooth:.3f} at update {state.best_update:,}; checkpoint: {out}",
-                   err=True)
+        sys.exit(128 + callbacks.signal)
+    secs = state.wall_time - w0
+    from .runinfo import chars_per_update
+
+    speed = chars_per_update(cfg) * (state.update - u0) / max(secs, 1e-9)
+    epochs = f"{state.epoch} epoch{'' if state.epoch == 1 else 's'}"
+    val_text = (f"; val loss {state.val_history[-1][1]:.4f} nats/char"
+                if state.val_history else "")
+    progress.message(f"done: {state.update:,} updates ({epochs}) in {secs:.1f} s, "
+                     f"{speed:,.0f} chars/s; smooth loss {state.smooth_loss:.3f}, best "
+                     f"{state.best_smooth:.3f} at update {state.best_update:,}{val_text}; "
+                     f"checkpoint: {out}")
 
 
 def _check_same_text(corpus, state, resume: str) -> None:
@@ -301,31 +439,95 @@ def _resume_command(text: str, out: str, encoding: str, json_field: str | None) 
 
 # ----------------------------------------------------------------------------------- sample
 @cli.command(context_settings=CONTEXT)
-@click.argument("checkpoint_path", metavar="CHECKPOINT")
-@click.option("-n", "n", type=int, default=_S.n, help="Characters to synthesise.")
+@checkpoint_argument
+@click.option("-n", "n", type=int, default=_S.n,
+              help="Characters to synthesise (with --records or --until: at most, each).")
+@click.option("--records", type=click.IntRange(min=1), default=None,
+              help="Print N whole records (tweets...) of a model trained with "
+                   "--reset-per-record: each from a fresh state, each to its learned end.")
+@click.option("--until", "until", default=None,
+              help="Stop after the first occurrence of this string (printed).")
 @click.option("--temperature", "-t", type=float, default=_S.temperature,
               help="Divide the logits by T; 0 = argmax (always the most likely character).")
 @click.option("--top-p", type=float, default=_S.top_p,
               help="Nucleus sampling: draw from the smallest set of mass >= p, in (0, 1].")
-@click.option("--prime", default=None, help="Warm the hidden state up on this text first.")
+@click.option("--prime", default=None,
+              help="Warm the hidden state up on this text first (with --records: the start "
+                   "of every record).")
 @click.option("--skip-unknown", is_flag=True,
               help="Drop --prime characters outside the vocabulary (default: error).")
 @click.option("--seed", type=int, default=_S.seed, help="Seed for a reproducible text.")
-@click.option("--best/--latest", default=True,
-              help="Sample the best model (lowest smooth loss) or the latest parameters.")
-def sample(checkpoint_path, n, temperature, top_p, prime, skip_unknown, seed, best):
-    """Synthesise text from CHECKPOINT, streamed to stdout."""
-    from .trained import load
+@best_option
+def sample(checkpoint_path, n, records, until, temperature, top_p, prime, skip_unknown, seed,
+           best):
+    """Synthesise text from CHECKPOINT, streamed to stdout.
+
+    By default -n characters continue from the model's saved hidden state. --records N
+    prints N records, one per line, as a per-record model learned to start and end them.
+    """
+    from .trained import NetModel, load
 
     SampleConfig(n=n, temperature=temperature, top_p=top_p, seed=seed)   # validates
+    if until == "":
+        raise FastrnnError("--until needs a non-empty string")
     model = load(checkpoint_path, "best" if best else "latest")
-    pieces = model.stream(n, temperature=temperature, top_p=top_p, prime=prime, seed=seed,
-                          skip_unknown=skip_unknown)
+    if isinstance(model, NetModel):
+        if records is not None:
+            raise FastrnnError(f"{checkpoint_path} was not trained with end-of-record symbols "
+                               "(--reset-per-record needs the DD2424 engine); use -n or --until")
+        _echo_stream(_cut_at(model.stream(n, temperature=temperature, top_p=top_p,
+                                          prime=prime, seed=seed, skip_unknown=skip_unknown),
+                             until), prime)
+        return
+    if records is not None:
+        _sample_records(model, checkpoint_path, records, n, until, temperature, top_p, prime,
+                        skip_unknown, seed)
+        return
+    import numpy as np
+
+    from .data import encode
+    from .sample import prime as warm, stream_until
+
+    h, x0 = model.hprev.copy(), model.x0
+    if prime:
+        # primed from the model's saved state, not from 0: a trained vanilla RNN started at 0
+        # can latch into a state it never trained in and print garbage (docs/validation.md)
+        ids = encode(prime, model.vocab, skip_unknown=skip_unknown)
+        if ids.size == 0:
+            raise FastrnnError("--prime has no characters of the model's vocabulary")
+        h, x0 = warm(model.params, h, np.concatenate([[x0], ids]).astype(np.int32))
+    pieces = stream_until(model.params, model.vocab, h, x0, n, np.random.default_rng(seed),
+                          temperature, top_p, stop=until)
     first = next(pieces, "")       # checks --prime before anything is printed
     if prime:
         click.echo(prime, nl=False)
     click.echo(first, nl=False)
     for piece in pieces:
+        click.echo(piece, nl=False)
+    click.echo()
+
+
+def _sample_records(model, path, count, max_chars, until, temperature, top_p, prime,
+                    skip_unknown, seed):
+    """`sample --records N`: whole records, one per line."""
+    import numpy as np
+
+    from .data import END_OF_RECORD, encode
+    from .sample import stream_records
+
+    if END_OF_RECORD not in model.vocab:
+        raise FastrnnError(f"{path} was not trained with end-of-record symbols (train JSON "
+                           "records with --reset-per-record); use -n or --until instead")
+    if until is not None:
+        raise FastrnnError("--records ends each record at its learned end; drop --until")
+    prime_ids = encode(prime, model.vocab, skip_unknown=skip_unknown) if prime else None
+    rng = np.random.default_rng(seed)
+    current = -1
+    for r, piece in stream_records(model.params, model.vocab, END_OF_RECORD, count, max_chars,
+                                   rng, temperature, top_p, prime_ids):
+        if r != current:           # a record starts: end the previous line, print the prime
+            click.echo(("\n" if r else "") + (prime or ""), nl=False)
+            current = r
         click.echo(piece, nl=False)
     click.echo()
 
@@ -345,7 +547,7 @@ def sample(checkpoint_path, n, temperature, top_p, prime, skip_unknown, seed, be
 @click.option("--numeric-precision", type=click.Choice(["extended", "float64"]),
               default="extended",
               help="Precision of the numerical loss; extended keeps roundoff out of the check.")
-@click.option("--encoding", default="utf-8", help="Text encoding of TEXT.")
+@encoding_option
 def gradcheck(text, hidden, seq_length, step, threshold, seed, numeric_precision, encoding):
     """Analytic vs numerical gradients on a small float64 model, as a per-parameter table.
 
@@ -364,8 +566,9 @@ def gradcheck(text, hidden, seq_length, step, threshold, seed, numeric_precision
                            f"seq-length+1 = {seq_length + 1}")
     dtype = np.longdouble if numeric_precision == "extended" else np.float64
     rows = check(corpus.ids, len(corpus.vocab), cfg, numeric_dtype=dtype)
-    click.echo(f"gradient check: m={hidden}, seq-length={seq_length}, h={step:g}, "
-               f"K={len(corpus.vocab)}, numerical loss in {numeric_precision}")
+    click.echo(f"gradient check on {corpus.name} (its first {seq_length + 1} characters): "
+               f"m={hidden}, seq-length={seq_length}, h={step:g}, K={len(corpus.vocab)}, "
+               f"numerical loss in {numeric_precision}")
     click.echo(format_table(rows, threshold))
     worst = max(rows, key=lambda r: r.max_error)
     if worst.max_error > threshold:
@@ -380,7 +583,7 @@ _P, _R = PlotConfig(), ReportConfig()
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("checkpoint_path", metavar="CHECKPOINT")
+@checkpoint_argument
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def info(checkpoint_path, as_json):
     """Summarise CHECKPOINT: config, corpus, K, updates, epochs, smooth loss (latest and best,
@@ -391,38 +594,48 @@ def info(checkpoint_path, as_json):
     from .runinfo import format_info, summary
 
     s = summary(load_state(checkpoint_path), checkpoint_path)
-    click.echo(json.dumps(s, indent=2) if as_json else format_info(s))
+    click.echo(json.dumps(s, indent=2, ensure_ascii=False) if as_json else format_info(s))
+
+
+def until_option(default: int, what: str):
+    return click.option("--until", type=click.IntRange(min=0), default=default,
+                        help=f"Only the samples up to update N{what} (0 = to the end).")
+
+
+def every_option(default: int):
+    return click.option("--every", type=click.IntRange(min=0), default=default,
+                        help="Only the samples at multiples of N updates (0 = every logged "
+                             "sample).")
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("checkpoint_path", metavar="CHECKPOINT")
-@click.option("--every", type=click.IntRange(min=0), default=0,
-              help="Only the samples at multiples of N updates (0 = every logged sample).")
-def evolution(checkpoint_path, every):
+@checkpoint_argument
+@every_option(0)
+@until_option(0, "")
+def evolution(checkpoint_path, every, until):
     """The text evolution of CHECKPOINT's run: each sample logged during training, with its
     update number and smooth loss."""
     from .checkpoint import load_state
     from .runinfo import format_evolution
 
-    click.echo(format_evolution(load_state(checkpoint_path), every))
+    click.echo(format_evolution(load_state(checkpoint_path), every, until))
 
 
 @cli.command("eval", context_settings=CONTEXT)
-@click.argument("checkpoint_path", metavar="CHECKPOINT")
+@checkpoint_argument
 @click.argument("text")
-@click.option("--best/--latest", default=True,
-              help="Evaluate the best model (lowest smooth loss) or the latest parameters.")
-@click.option("--encoding", default="utf-8", help="Text encoding of TEXT.")
-@click.option("--json-field", default=None,
-              help="TEXT is a JSON list of records; evaluate this field [.json: text], with "
-                   "the records split or joined as in the checkpoint's training.")
+@best_option
+@encoding_option
+@json_field_option
+@unescape_html_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def eval_cmd(checkpoint_path, text, best, encoding, json_field, as_json):
+def eval_cmd(checkpoint_path, text, best, encoding, json_field, unescape_html, as_json):
     """Loss per character (nats, bits) and perplexity of TEXT under CHECKPOINT's model.
 
     TEXT is a file, '-' for stdin, or 'builtin:python-docs'. The hidden state starts at zero
-    and runs through the whole text. Characters outside the model's vocabulary cannot be
-    predicted: they are skipped, counted and reported.
+    at the start of TEXT (and of each record, for a per-record model) and is carried through
+    the rest. Characters outside the model's vocabulary cannot be predicted: they are
+    skipped, counted and reported.
     """
     import json
 
@@ -432,7 +645,7 @@ def eval_cmd(checkpoint_path, text, best, encoding, json_field, as_json):
     model = load(checkpoint_path, "best" if best else "latest")
     state = model.state
     name, docs = read_documents(text, encoding=encoding, json_field=json_field,
-                                config=state.config)
+                                config=state.config, unescape_html=unescape_html)
     result = evaluate(model.params, model.vocab, docs)
     if best and state.best_update >= 0:
         desc = (f"best of {checkpoint_path} (update {state.best_update:,}, smooth loss "
@@ -450,9 +663,9 @@ def eval_cmd(checkpoint_path, text, best, encoding, json_field, as_json):
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("checkpoint_path", metavar="CHECKPOINT")
+@checkpoint_argument
 @click.option("--out", "-o", default="loss.png", help="Image to write (.png, .pdf or .svg).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
+@overwrite_option("the --out file")
 @click.option("--width", type=click.IntRange(min=200, max=20000), default=_P.width,
               help="Image width in pixels.")
 @click.option("--height", type=click.IntRange(min=150, max=20000), default=_P.height,
@@ -473,12 +686,11 @@ def plot(checkpoint_path, out, overwrite, width, height, dpi, log_y):
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("checkpoint_path", metavar="CHECKPOINT")
+@checkpoint_argument
 @click.argument("text", required=False)
 @click.option("--out", "-o", default="report",
               help="Directory for report.md and loss.png (created if missing).")
-@click.option("--overwrite", is_flag=True,
-              help="Replace report.md and loss.png if the directory already has them.")
+@overwrite_option("report.md and loss.png in that directory")
 @click.option("--sample-length", "-n", type=click.IntRange(min=1), default=_R.sample_length,
               help="Characters drawn from the best model.")
 @click.option("--seed", type=int, default=_R.seed,
@@ -487,9 +699,12 @@ def plot(checkpoint_path, out, overwrite, width, height, dpi, log_y):
               help="Temperature of that sample.")
 @click.option("--gradcheck-hidden", type=click.IntRange(min=1), default=_R.gradcheck_hidden,
               help="Hidden units m of the gradient check.")
-@click.option("--encoding", default="utf-8", help="Text encoding of TEXT.")
+@every_option(_R.evolution_every)
+@until_option(_R.evolution_until, " in the text evolution (the assignment's: the first "
+                                  "100,000)")
+@encoding_option
 def report(checkpoint_path, text, out, overwrite, sample_length, seed, temperature,
-           gradcheck_hidden, encoding):
+           gradcheck_hidden, every, until, encoding):
     """Write the DD2424 report of CHECKPOINT into a directory: report.md (hyper-parameters,
     gradient-check table, loss plot, validation, text evolution, a sample of the best model,
     timings) and loss.png.
@@ -501,10 +716,12 @@ def report(checkpoint_path, text, out, overwrite, sample_length, seed, temperatu
     from .report import ReportOptions, write_report
 
     ReportConfig(sample_length=sample_length, seed=seed, temperature=temperature,
-                 gradcheck_hidden=gradcheck_hidden)            # validates, before any file
+                 gradcheck_hidden=gradcheck_hidden, evolution_every=every,
+                 evolution_until=until)            # validates, before any file is written
     gc = GradcheckConfig(hidden=gradcheck_hidden)
     opts = ReportOptions(text=text, encoding=encoding, sample_length=sample_length, seed=seed,
-                         temperature=temperature, gradcheck=gc)
+                         temperature=temperature, gradcheck=gc, evolution_every=every,
+                         evolution_until=until)
     paths = write_report(checkpoint_path, out, opts, overwrite=overwrite,
                          log=lambda msg: click.echo(msg, err=True))
     click.echo("wrote " + ", ".join(paths))

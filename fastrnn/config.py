@@ -186,6 +186,10 @@ class TrainConfig(_Validated):
     reset_per_record: bool = False  # JSON records: reset hprev at each record (else joined)
     record_separator: str = "\n"  # joins JSON records when not reset per record
     keep_newlines: bool = False  # keep \r and \r\n as they are (default: both become \n)
+    unescape_html: bool = False  # JSON records: decode HTML entities (&amp; -> &) in the text
+    # derived, not a choice: mean characters predicted per update (seq_length, or fewer when
+    # per-record chunks end early); per-character losses divide by it. 0: unknown (seq_length)
+    chars_per_update: float = 0.0
     # beyond the course (docs/models.md); the defaults are DD2424's algorithm exactly
     cell: str = "rnn"            # rnn (vanilla tanh), lstm or gru
     layers: int = 1              # stacked layers; layer l's h is layer l+1's input
@@ -206,6 +210,7 @@ class TrainConfig(_Validated):
         "sample_length": Int(0), "checkpoint_every": Int(0),
         "val_frac": Real(0, 1, hi_open=True), "eval_every": Int(1),
         "reset_per_record": Bool(), "record_separator": Text(), "keep_newlines": Bool(),
+        "unescape_html": Bool(), "chars_per_update": Real(0),
         "cell": Choice(CELLS), "layers": Int(1, 16), "batch": Int(1, 100_000),
         "optimizer": Choice(OPTIMIZERS), "dropout": Real(0, 1, hi_open=True),
         "alpha": Real(0, 1, lo_open=True, hi_open=True),
@@ -355,6 +360,9 @@ class ReportConfig(_Validated):
     seed: int = 0                # seed of that sample, so that the report is reproducible
     temperature: float = 1.0     # temperature of that sample
     gradcheck_hidden: int = 5    # m of the gradient check (the course's m = 5)
+    evolution_every: int = 0       # text evolution: samples at multiples of N (0: all logged)
+    evolution_until: int = 100000  # ... up to this update (the assignment's: first 100,000)
 
     RULES = {"sample_length": Int(1), "seed": Int(0, SEED_MAX),
-             "temperature": Real(0, hint=" (0 = argmax)"), "gradcheck_hidden": Int(1)}
+             "temperature": Real(0, hint=" (0 = argmax)"), "gradcheck_hidden": Int(1),
+             "evolution_every": Int(0), "evolution_until": Int(0)}

@@ -40,10 +40,11 @@ class Corpus:
 
 
 def builtin_text() -> str:
-    """An offline English corpus that every CPython ships: the pydoc topic help (~465k chars)."""
+    """An offline English corpus that every CPython ships: the pydoc topic help (~425k chars),
+    without its ASCII-drawn tables and heading underlines (see drop_drawings)."""
     from pydoc_data.topics import topics
 
-    return "\n".join(topics[key] for key in sorted(topics))
+    return drop_drawings("\n".join(topics[key] for key in sorted(topics)))
 
 
 READ_CHUNK = 1 << 23     # bytes decoded and encoded at a time: bounds the memory of reading
@@ -204,7 +205,7 @@ def _id_dtype(vocab_size: int):
 
 def read_corpus(path: str | None, *, encoding: str = "utf-8", json_field: str | None = None,
                 reset_per_record: bool = False, separator: str = "\n",
-                keep_newlines: bool = False) -> Corpus:
+                keep_newlines: bool = False, unescape_html: bool = False) -> Corpus:
     """Read a corpus. path None means the built-in offline corpus.
 
     JSON is used when json_field is given or the file ends in .json (field default "text").
@@ -215,10 +216,9 @@ def read_corpus(path: str | None, *, encoding: str = "utf-8", json_field: str | 
         size = len(pieces[0])
     elif json_field is not None or path.lower().endswith(".json"):
         name = display_name(path)
-        text = _read_text(path, encoding, keep_newlines)
-        recs = [r for r in _records(path, text, json_field or "text") if r]
-        del text
-        pieces = recs if reset_per_record else [separator.join(recs)] if recs else []
+        pieces = [d for d in record_documents(
+            path, encoding=encoding, json_field=json_field, reset_per_record=reset_per_record,
+            separator=separator, unescape_html=unescape_html, keep_newlines=keep_newlines) if d]
         lengths = [len(p) for p in pieces]
         size = sum(lengths)
     else:
@@ -338,3 +338,76 @@ def chunk_schedule(corpus: Corpus, seq_length: int, *, partial_tail: bool = Fals
     resets = k == 0
     resets[0] = True
     return starts.astype(np.int64), lengths, resets.astype(np.bool_)
+
+
+
+# ------------------------------------------------------------------ JSON records, record ends
+# Per-record training surrounds every record with this symbol: the model reads it as the first
+# input of a record (from h = 0) and learns to predict it after the record's last character, so
+# it learns where records end, and `sample --records N` can start and stop a record the same
+# way. U+241E SYMBOL FOR RECORD SEPARATOR is printable (record ends stay visible in the samples
+# training logs) and does not occur in ordinary text; a record that holds it is refused.
+END_OF_RECORD = "\u241e"
+
+
+def record_documents(path: str, *, encoding: str = "utf-8", json_field: str | None = None,
+                     reset_per_record: bool = False, separator: str = "\n",
+                     unescape_html: bool = False, keep_newlines: bool = False) -> list[str]:
+    """The documents of a JSON list of records: one per record, surrounded by END_OF_RECORD,
+    with reset_per_record; else one, the records joined by separator. unescape_html decodes
+    HTML entities (&amp; -> &) in the record text, as tweet archives need."""
+    import html
+
+    recs = _records(path, _read_text(path, encoding, keep_newlines), json_field or "text")
+    if unescape_html:
+        recs = [html.unescape(r) for r in recs]
+    recs = [r for r in recs if r]
+    if not reset_per_record:
+        return [separator.join(recs)]
+    for i, r in enumerate(recs):
+        if END_OF_RECORD in r:
+            raise FastrnnError(f"{path}: record {i} contains {END_OF_RECORD!r} (U+241E), the "
+                               "end-of-record symbol of per-record training")
+    return [END_OF_RECORD + r + END_OF_RECORD for r in recs]
+
+
+def is_json_input(path: str, json_field: str | None) -> bool:
+    """Whether TEXT is read as JSON records (a .json file, or --json-field given)."""
+    return json_field is not None or path.lower().endswith(".json")
+
+
+def read_records(path: str, **kw) -> Corpus:
+    """A Corpus of a JSON record file (keywords as record_documents)."""
+    return read_corpus(path, json_field=kw.pop("json_field", None) or "text", **kw)
+
+
+def predicted_chars_per_update(schedule) -> float:
+    """Mean characters predicted per update of a chunk_schedule: seq_length, or fewer when
+    records end in shorter chunks (per-record training). Per-character figures divide by it."""
+    lengths = schedule[1]
+    return float(lengths.sum()) / max(lengths.size, 1)
+
+
+# ------------------------------------------------------------- the built-in corpus, cleaned
+_TABLE_BORDER = re.compile(r"\s*\+[-=+]+\+\s*")
+_UNDERLINE = re.compile(r"\s*([=\-~*^])\1{2,}\s*")
+
+
+def drop_drawings(text: str) -> str:
+    """text without ASCII-drawn tables (a block from a +---+ border through its | rows and
+    borders) and heading underlines (=====). Why: in the pydoc help these are ~9% of the
+    characters but, being long runs of spaces, dashes and bars, the easiest to predict, so
+    the best model (lowest smooth loss) was the one sitting in a table, and its samples, the
+    first a newcomer saw, were table borders."""
+    out, lines, i = [], text.split("\n"), 0
+    while i < len(lines):
+        if _TABLE_BORDER.fullmatch(lines[i]):
+            i += 1
+            while i < len(lines) and (_TABLE_BORDER.fullmatch(lines[i])
+                                      or lines[i].lstrip().startswith("|")):
+                i += 1
+            continue
+        if not _UNDERLINE.fullmatch(lines[i]):
+            out.append(lines[i])
+        i += 1
+    return "\n".join(out)

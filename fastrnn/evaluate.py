@@ -4,13 +4,19 @@ bits, and the perplexity. Characters outside the model's vocabulary are counted 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .errors import FastrnnError
-from .runinfo import bits
+
+LN2 = math.log(2.0)
+
+
+def bits(nats: float) -> float:
+    """Nats to bits (here, not from runinfo: train.py imports this module)."""
+    return nats / LN2
+
 
 @dataclass
 class EvalResult:
@@ -39,12 +45,15 @@ class EvalResult:
 
 
 def read_documents(text: str, *, encoding: str = "utf-8", json_field: str | None = None,
-                   config=None) -> tuple[str, list[str]]:
+                   config=None, unescape_html: bool | None = None) -> tuple[str, list[str]]:
     """(name, documents) of TEXT: a file, '-' for stdin, or 'builtin:python-docs'.
 
     JSON records (a .json file or json_field) become documents as in training: one per record
-    if config.reset_per_record, else joined with config.record_separator."""
-    from .data import BUILTIN_NAME, _read_text, builtin_text, read_corpus
+    (between end-of-record symbols) if config.reset_per_record, else joined with
+    config.record_separator; HTML entities decoded if unescape_html (None: as config says)."""
+    from .config import TrainConfig
+    from .data import (BUILTIN_NAME, _read_text, builtin_text, display_name, is_json_input,
+                       record_documents)
 
     # read as the training text was: newlines translated unless the run kept them
     keep = bool(config.keep_newlines) if config is not None else False
@@ -62,15 +71,63 @@ def read_documents(text: str, *, encoding: str = "utf-8", json_field: str | None
                                "pass --encoding") from None
         except LookupError:
             raise FastrnnError(f"unknown encoding: {encoding}") from None
-    if json_field is not None or text.lower().endswith(".json"):
-        per_record = bool(config and config.reset_per_record)
-        sep = config.record_separator if config else "\n"
-        corpus = read_corpus(text, encoding=encoding, json_field=json_field,
-                             reset_per_record=per_record, separator=sep, keep_newlines=keep)
-        vocab = np.array(list(corpus.vocab))
-        docs = ["".join(vocab[corpus.ids[s:e]]) for s, e in corpus.doc_bounds()]
-        return corpus.name, docs
-    return os.path.basename(text), [_read_text(text, encoding, keep)]
+    if is_json_input(text, json_field):
+        cfg = config or TrainConfig()
+        docs = record_documents(text, encoding=encoding, json_field=json_field,
+                                reset_per_record=cfg.reset_per_record,
+                                separator=cfg.record_separator,
+                                unescape_html=cfg.unescape_html if unescape_html is None
+                                else unescape_html, keep_newlines=keep)
+        return display_name(text), docs
+    return display_name(text), [_read_text(text, encoding, keep)]
+
+
+EVAL_CHUNK = 128   # characters per chunk of `eval`: with the state carried, only speed depends on it
+
+
+def chunk_losses(params: dict, ids: np.ndarray, schedule, hprev: np.ndarray | None = None
+                 ) -> np.ndarray:
+    """The summed loss (nats) of every chunk of a chunk schedule over ids, forward only (see
+    fastrnn.evalkernels). hprev (default 0) is the state before the first chunk."""
+    from .evalkernels import _chunk_losses
+    from .model import aligned_zeros, as_params, check_layout
+
+    p = as_params(params)          # the kernels' layout (U as (K, m)), converted if need be
+    K, m, dtype = check_layout(p)
+    starts, lengths, resets = schedule
+    T = int(lengths.max()) if lengths.size else 1
+    H, P, A = aligned_zeros((T + 1, m), dtype), aligned_zeros((T, K), dtype), \
+        aligned_zeros((T, m), dtype)
+    bits = np.zeros(max(m, K), np.int32 if dtype == np.float32 else np.int64)
+    h = np.zeros(m, dtype) if hprev is None else np.array(hprev, dtype)
+    out = np.zeros(starts.size, np.float64)
+    from .threads import engine_threads
+
+    with engine_threads():          # one BLAS thread: the products are small (see threads.py)
+        _chunk_losses(p.U, p.W, p.V, p.b, p.c, np.ascontiguousarray(ids, np.int32),
+                      starts, lengths, resets, h, H, P, A, bits, out)
+    return out
+
+
+def validation_loss(params: dict, val, seq_length: int, per_record: bool = False,
+                    hprev: np.ndarray | None = None) -> float:
+    """Mean loss per character (nats) of the held-out text, read as training reads text: in
+    chunks of seq_length, the hidden state carried from chunk to chunk, starting from hprev --
+    the state training is in (0 if None) -- as if training read on into the held-out text.
+    Per record, every record starts from 0, as in training.
+
+    Why not from 0 (docs/validation.md): a trained vanilla RNN's saturated units latch, so the
+    state a pass starts from is never forgotten, and 0 can latch them into a configuration the
+    parameters never trained on: 6-12 nats/char over a whole held-out text that the same
+    parameters predict at ~2.1 from the training state."""
+    from .data import chunk_schedule
+
+    starts, lengths, resets = chunk_schedule(val, seq_length, partial_tail=per_record)
+    if hprev is not None and not per_record:
+        resets = resets.copy()
+        resets[0] = False
+    total = chunk_losses(params, val.ids, (starts, lengths, resets), hprev).sum()
+    return float(total / lengths.sum())
 
 
 def evaluate(params: dict, vocab: str, docs: list[str]) -> EvalResult:
@@ -78,7 +135,7 @@ def evaluate(params: dict, vocab: str, docs: list[str]) -> EvalResult:
 
     Characters outside the vocabulary cannot be predicted (the model gives them probability 0):
     they are removed and counted, and the text around them is scored as if they were absent."""
-    from .model import sequence_loss
+    from .data import Corpus, chunk_schedule
 
     codes_vocab = np.array([ord(ch) for ch in vocab], np.int64)   # sorted, as vocab is
     pieces, starts, unknown, n_chars, pos = [], [], {}, 0, 0
@@ -101,10 +158,12 @@ def evaluate(params: dict, vocab: str, docs: list[str]) -> EvalResult:
                            f"({sum(unknown.values())} outside it); at least 2 in one document "
                            "are needed to predict one")
     ids = np.concatenate(pieces)
-    resets = np.zeros(ids.size, np.bool_)
-    resets[starts] = True
-    total, count = sequence_loss(params, ids, resets)
-    return EvalResult(n_chars=n_chars, predictions=count, total_nats=total, unknown=unknown)
+    corpus = Corpus("eval", vocab, ids, np.array(starts, np.int64))
+    # every character after a document's first is predicted: partial last chunks included
+    schedule = chunk_schedule(corpus, EVAL_CHUNK, partial_tail=True)
+    total = float(chunk_losses(params, ids, schedule).sum())
+    return EvalResult(n_chars=n_chars, predictions=int(schedule[1].sum()), total_nats=total,
+                      unknown=unknown)
 
 
 def format_eval(r: EvalResult, name: str, model_desc: str) -> str:

@@ -3,9 +3,10 @@ needs no display and never changes the user's global matplotlib backend).
 
 One figure: the loss of every update (faint), the smooth loss (bold), the epoch boundaries
 (dotted verticals), the best point (star) and, when the run held text out, the validation loss.
-Update losses are sums over a chunk of seq_length characters (nats), as in the course; the right
-axis reads the same curves per character, and the validation loss (a mean per character) is
-drawn multiplied by seq_length so that it shares the left axis.
+Update losses are sums over a chunk (nats), as in the course; the right axis reads the same
+curves per character -- divided by the characters an update predicts (seq_length, or the mean
+of a per-record run's shorter chunks) -- and the validation loss (a mean per character) is
+drawn multiplied by that number so that it shares the left axis.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import numpy as np
 from .config import PlotConfig
 from .errors import FastrnnError
 from .paths import check_parent_writable
-from .runinfo import epoch_boundaries, epochs_done, epochs_text, updates_per_epoch
+from .runinfo import (VALIDATION_METHOD, chars_per_update, epoch_boundaries, epochs_done,
+                      epochs_text, updates_per_epoch)
 from .train import TrainState
 
 _P = PlotConfig()
@@ -43,7 +45,7 @@ def loss_figure(state: TrainState, *, width: int = _P.width, height: int = _P.he
 
     if state.update == 0:
         raise FastrnnError("the checkpoint has no training history to plot (0 updates)")
-    tau = state.config.seq_length
+    tau = chars_per_update(state.config)
     x = np.arange(state.update)
     loss, smooth = state.loss_history[:state.update], state.smooth_history[:state.update]
     fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
@@ -64,7 +66,7 @@ def loss_figure(state: TrainState, *, width: int = _P.width, height: int = _P.he
     if state.val_history:
         vu, vl = np.array(state.val_history, np.float64).T
         ax.plot(vu, vl * tau, "o-", color="tab:orange", ms=4, lw=1.5, gid="validation",
-                label=f"validation loss \u00d7 \u03c4 (last {vl[-1]:.3f} nats/char)")
+                label=f"validation loss \u00d7 {tau:g} (last {vl[-1]:.3f} nats/char)")
     if state.best_update >= 0:
         ax.plot([state.best_update], [state.best_smooth], "*", color="tab:red", ms=15,
                 mec="k", mew=0.6, zorder=5, clip_on=False, gid="best",
@@ -81,7 +83,14 @@ def loss_figure(state: TrainState, *, width: int = _P.width, height: int = _P.he
     ax.set_xlim(0, max(state.update - 1, 1) * 1.01)
     ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.set_xlabel("update")
-    ax.set_ylabel(f"loss per chunk of \u03c4={tau} characters (nats)")
+    if tau == state.config.seq_length:
+        ax.set_ylabel(f"loss per chunk of \u03c4={state.config.seq_length} characters (nats)")
+    else:
+        ax.set_ylabel(f"loss per update ({tau:.2f} characters predicted on average) (nats)")
+    if state.val_history:   # what the orange curve measures, in small print under the axes
+        ax.annotate("validation: " + VALIDATION_METHOD.format(tau=state.config.seq_length),
+                    (0, 0), xycoords="figure fraction", xytext=(4, 4),
+                    textcoords="offset points", fontsize=7, color="0.3", gid="val-method")
     right = ax.secondary_yaxis("right", functions=(lambda y: y / tau, lambda y: y * tau))
     right.set_ylabel("nats per character")
     ax.grid(alpha=0.3)

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 from .config import GradcheckConfig, ReportConfig
 from .errors import FastrnnError
-from .runinfo import (bits, checkpoint_fastrnn_version, duration, epoch_boundaries, epochs_done,
-                      epochs_text, n_params, updates_per_epoch)
+from .runinfo import (VALIDATION_METHOD, bits, chars_per_update, checkpoint_fastrnn_version,
+                      duration, epoch_boundaries, epochs_done, epochs_text, n_params,
+                      select_samples, updates_per_epoch)
 
 _R = ReportConfig()
 REPORT_NAME = "report.md"
@@ -35,6 +36,8 @@ class ReportOptions:
     seed: int = _R.seed                     # seed of that sample: the report is reproducible
     temperature: float = _R.temperature     # of that sample
     gradcheck: GradcheckConfig | None = None  # m, step, threshold (seq_length: the run's)
+    evolution_every: int = _R.evolution_every   # text evolution: samples at multiples of this
+    evolution_until: int = _R.evolution_until   # ... up to this update (0: all)
 
 
 def check_out_dir(out: str, overwrite: bool) -> None:
@@ -129,7 +132,7 @@ Result: {verdict} ({secs:.1f} s).
 
 
 def _loss_section(state, per: int | None) -> str:
-    tau = state.config.seq_length
+    tau = chars_per_update(state.config)
     sm = state.smooth_history
     rows = [["0 (first chunk)", f"{sm[0]:.3f}", f"{sm[0] / tau:.4f}", f"{bits(sm[0] / tau):.4f}"]]
     ends = epoch_boundaries(state) + [state.update]
@@ -146,9 +149,11 @@ def _loss_section(state, per: int | None) -> str:
 
 ![Loss per update, smooth loss, epoch boundaries, best point and validation loss]({PLOT_NAME})
 
-The faint curve is the loss of each update (summed over its τ = {tau} characters), the bold one
-the smooth loss 0.999·smooth + 0.001·L; dotted verticals mark epoch boundaries and the star
-the best model (lowest smooth loss). The right axis reads the same curves per character.
+The faint curve is the loss of each update (summed over its chunk), the bold one the smooth
+loss 0.999·smooth + 0.001·L; dotted verticals mark epoch boundaries and the star the best
+model (lowest smooth loss). The right axis and the per-character columns divide by the
+{tau:g} characters an update predicts{"" if tau == state.config.seq_length else
+" on average (records end in shorter chunks)"}.
 
 {_md_table(["update", "smooth loss", "nats/char", "bits/char"], rows)}
 """
@@ -160,8 +165,8 @@ the best model (lowest smooth loss). The right axis reads the same curves per ch
 ### Validation
 
 The last {state.config.val_frac:.1%} of the text was held out and never trained on; its mean
-loss per character (hidden state from zero, carried through the held-out text) was measured
-every {state.config.eval_every:,} updates. Lowest: {v_best:.4f} nats/char
+loss per character was measured every {state.config.eval_every:,} updates: the
+{VALIDATION_METHOD.format(tau=state.config.seq_length)}. Lowest: {v_best:.4f} nats/char
 ({bits(v_best):.4f} bits/char) at update {u_best:,}.
 
 {_md_table(["update", "nats/char", "bits/char", "perplexity"], vrows)}
@@ -169,20 +174,27 @@ every {state.config.eval_every:,} updates. Lowest: {v_best:.4f} nats/char
     return text
 
 
-def _evolution_section(state) -> str:
-    tau = state.config.seq_length
-    if not state.samples:
+def _evolution_section(state, opts: ReportOptions) -> str:
+    tau = chars_per_update(state.config)
+    samples = select_samples(state, opts.evolution_every, opts.evolution_until)
+    if not samples:
         return ("## 4. Text evolution\n\nNo samples were logged during training "
-                "(`--sample-every 0`).\n")
-    rows = [[f"{u:,}", f"{s:.3f}", f"{s / tau:.4f}"] for u, s, _ in state.samples]
+                "(`--sample-every 0`)" + (" in the range chosen" if state.samples else "")
+                + ".\n")
+    rows = [[f"{u:,}", f"{s:.3f}", f"{s / tau:.4f}"] for u, s, _ in samples]
     blocks = "\n\n".join(f"**Update {u:,}**, smooth loss {s:.3f}:\n\n{fence(t)}"
-                         for u, s, t in state.samples)
-    n = len(state.samples[0][2])
+                         for u, s, t in samples)
+    n = len(samples[0][2])
+    every = opts.evolution_every if opts.evolution_every > 0 else state.config.sample_every
+    until = (f" up to update {opts.evolution_until:,}" if opts.evolution_until > 0 else "")
+    left = len(state.samples) - len(samples)
+    more = (f" {left} more samples of this run are not shown (`fastrnn evolution "
+            f"CHECKPOINT` lists them all)." if left else "")
     return f"""## 4. Text evolution
 
-{n} characters synthesised from the current model every {state.config.sample_every:,} updates
+{n} characters synthesised from the current model every {every:,} updates{until}
 (and before the first), starting from the hidden state and the first character of the chunk
-being trained on.
+being trained on.{more}
 
 {_md_table(["update", "smooth loss", "nats/char"], rows)}
 
@@ -251,7 +263,7 @@ def write_report(path: str, out: str, opts: ReportOptions | None = None, *,
         ["updates", f"{state.update:,}" + (f" ({per:,} per epoch)" if per else "")],
         ["epochs", epochs_text(epochs)],
     ], numeric=False)
-    speed = tau * state.update / state.wall_time if state.wall_time > 0 else float("nan")
+    speed = chars_per_update(cfg) * state.update / state.wall_time if state.wall_time > 0 else float("nan")
     timing = _md_table(["what", "time"], [
         ["training (summed over resumes, compilation excluded)",
          duration(state.wall_time) + (f" ({state.wall_time:,.0f} s)"
@@ -279,7 +291,7 @@ element and takes one AdaGrad step per chunk.
 
 {gc_text}
 {_loss_section(state, per)}
-{_evolution_section(state)}
+{_evolution_section(state, opts)}
 {sample_text}
 ## 6. Timings
 

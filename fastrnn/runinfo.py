@@ -1,9 +1,10 @@
 """Facts about a run, read from its checkpoint's state: its summary (`info`), epochs, the
 samples logged during training (`evolution`), as numbers and as the text the CLI prints.
 
-Losses of training updates are sums over a chunk of seq_length characters (nats); divided by
-seq_length they are per character, like the validation loss and `eval`. Bits are nats / ln 2
-and the perplexity is exp(nats per character).
+Losses of training updates are sums over a chunk (nats). Per character they are divided by the
+characters an update predicts: seq_length, or fewer on average when per-record training ends
+records in shorter chunks (chars_per_update). Bits are nats / ln 2 and the perplexity is
+exp(nats per character).
 """
 from __future__ import annotations
 
@@ -41,6 +42,12 @@ def epochs_text(epochs: float) -> str:
     if abs(epochs - round(epochs)) < 1e-9:
         return f"{int(round(epochs))} epoch" + ("" if round(epochs) == 1 else "s")
     return f"{epochs:.2f} epochs"
+
+
+def chars_per_update(config) -> float:
+    """Mean characters predicted per update: the run's measured figure when the checkpoint has
+    it, else seq_length (exact for text trained as one document)."""
+    return float(getattr(config, "chars_per_update", 0) or config.seq_length)
 
 
 def n_params(state: TrainState) -> int:
@@ -88,8 +95,10 @@ def summary(state: TrainState, path: str) -> dict:
     """Everything `fastrnn info` shows, as a JSON-serialisable dict."""
     from . import __version__
 
+    from .data import END_OF_RECORD
+
     cfg = state.config
-    tau = cfg.seq_length
+    tau = chars_per_update(cfg)
     per = updates_per_epoch(state)
     out = {
         "checkpoint": path,
@@ -110,12 +119,15 @@ def summary(state: TrainState, path: str) -> dict:
         "best_smooth_loss": _or_none(state.best_smooth) if state.best_update >= 0 else None,
         "best_update": state.best_update if state.best_update >= 0 else None,
         "samples": len(state.samples),
+        "chars_per_update": tau,
+        "end_of_record": END_OF_RECORD if END_OF_RECORD in state.vocab else None,
         "validation": None,
     }
     if state.val_history:
         upd, loss = zip(*state.val_history)
         i = int(np.argmin(loss))
         out["validation"] = {"frac": cfg.val_frac, "evaluations": len(loss),
+                             "method": VALIDATION_METHOD.format(tau=cfg.seq_length),
                              "latest_update": int(upd[-1]), "latest_loss": float(loss[-1]),
                              "best_update": int(upd[i]), "best_loss": float(loss[i])}
     return out
@@ -125,7 +137,11 @@ def _or_none(x: float):
     return float(x) if np.isfinite(x) else None
 
 
-def _per_char(chunk_loss: float | None, tau: int) -> str:
+VALIDATION_METHOD = ("held-out text read as training reads on: chunks of {tau}, hidden state "
+                     "carried, starting from training's state (docs/validation.md)")
+
+
+def _per_char(chunk_loss: float | None, tau: float) -> str:
     if chunk_loss is None:
         return "n/a"
     nats = chunk_loss / tau
@@ -135,14 +151,19 @@ def _per_char(chunk_loss: float | None, tau: int) -> str:
 def format_info(s: dict) -> str:
     """The `fastrnn info` text of a summary()."""
     cfg = s["config"]
-    tau = cfg["seq_length"]
+    tau = s["chars_per_update"]
     per = s["updates_per_epoch"]
     lines = [("checkpoint", f"{s['checkpoint']} (written by fastrnn {s['written_by_fastrnn']}; "
                             f"this is fastrnn {s['fastrnn_version']})"),
              ("corpus", f"{s['corpus_name']}: {s['corpus_chars']:,} training characters, "
                         f"K={s['vocab_size']}")]
+    if s["end_of_record"]:
+        lines.append(("records", f"one document per record, each between end-of-record "
+                                 f"symbols {s['end_of_record']} (U+241E), which the model "
+                                 "learns to predict"))
     if s["validation"]:
-        lines.append(("validation", f"last {cfg['val_frac']:.1%} of the text held out"))
+        lines.append(("validation", f"last {cfg['val_frac']:.1%} of the text held out; "
+                                    + s["validation"]["method"]))
     lines += [("model", f"vanilla RNN, m={cfg['hidden']}, K={s['vocab_size']}, "
                         f"{s['parameters']:,} parameters, {cfg['dtype']}"),
               ("config", " ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}"
@@ -150,7 +171,10 @@ def format_info(s: dict) -> str:
     per_text = f"{per:,} updates/epoch" if per else "updates/epoch unknown"
     lines.append(("training", f"{s['updates']:,} updates = {epochs_text(s['epochs'])} "
                               f"({s['epochs_completed']} completed; {per_text})"))
-    lines.append(("smooth loss", "latest " + _per_char(s["latest_smooth_loss"], tau)))
+    per_char = (f"per char: / {tau:.2f} characters predicted per update" if tau != cfg["seq_length"]
+                else f"per char: / {cfg['seq_length']} characters per chunk")
+    lines.append(("smooth loss", f"sum over a chunk, {per_char}"))
+    lines.append(("", "latest " + _per_char(s["latest_smooth_loss"], tau)))
     if s["best_update"] is not None:
         lines.append(("", f"best   {_per_char(s['best_smooth_loss'], tau)} "
                           f"at update {s['best_update']:,}"))
@@ -170,17 +194,21 @@ def format_info(s: dict) -> str:
 
 
 # -------------------------------------------------------------------------------- evolution
-def select_samples(state: TrainState, every: int = 0) -> list[tuple[int, float, str]]:
-    """The logged (update, smooth loss, text), only those at multiples of `every` if > 0."""
-    return [s for s in state.samples if every <= 0 or s[0] % every == 0]
+def select_samples(state: TrainState, every: int = 0, until: int = 0
+                   ) -> list[tuple[int, float, str]]:
+    """The logged (update, smooth loss, text), only those at multiples of `every` if > 0 and
+    up to update `until` if > 0."""
+    return [s for s in state.samples
+            if (every <= 0 or s[0] % every == 0) and (until <= 0 or s[0] <= until)]
 
 
-def format_evolution(state: TrainState, every: int = 0) -> str:
+def format_evolution(state: TrainState, every: int = 0, until: int = 0) -> str:
     """The samples as training printed them: a header line with the update and smooth loss,
     then the text."""
-    samples = select_samples(state, every)
+    samples = select_samples(state, every, until)
     if not samples:
-        return "no samples logged" + (f" at multiples of {every}" if every > 0 else "")
-    tau = state.config.seq_length
+        return "no samples logged" + (f" at multiples of {every}" if every > 0 else "") + \
+            (f" up to update {until:,}" if until > 0 else "")
+    tau = chars_per_update(state.config)
     return "\n\n".join(f"--- update {u:,}, smooth loss {s:.3f} ({s / tau:.4f} nats/char)\n{t}"
                        for u, s, t in samples)

@@ -75,3 +75,44 @@ def prime(params: Params | dict, h: np.ndarray, ids: np.ndarray) -> tuple[np.nda
         raise FastrnnError(f"priming ids: expected at least one, each in [0, {p.c.size})")
     kernels.prime(p, h, ids[:-1])
     return h, int(ids[-1])
+
+
+def stream_until(params: dict, vocab: str, h: np.ndarray, x0: int, n: int,
+                 rng: np.random.Generator, temperature: float = 1.0, top_p: float = 1.0,
+                 stop: str | None = None, keep_stop: bool = True) -> Iterator[str]:
+    """Yield sampled text in pieces, n characters at most, ending at the first `stop` string
+    (included when keep_stop; a stop that is not kept must be one character, as the
+    end-of-record symbol is). h is updated in place."""
+    from .data import decode
+
+    if stop is not None and not keep_stop and len(stop) != 1:
+        raise FastrnnError("a stop string that is not printed must be one character")
+    tail = ""          # the last len(stop)-1 characters yielded: a stop may straddle pieces
+    for ids in stream_ids(params, h, x0, n, rng, temperature, top_p):
+        piece = decode(ids, vocab)
+        if stop:
+            window = tail + piece
+            i = window.find(stop)
+            if i >= 0:
+                end = i + len(stop) - len(tail)
+                yield piece[:end] if keep_stop else piece[:end - 1]
+                return
+            tail = window[len(window) - len(stop) + 1:] if len(stop) > 1 else ""
+        yield piece
+
+
+def stream_records(params: dict, vocab: str, end_of_record: str, count: int, max_chars: int,
+                   rng: np.random.Generator, temperature: float = 1.0, top_p: float = 1.0,
+                   prime_ids: np.ndarray | None = None) -> Iterator[tuple[int, str]]:
+    """Yield (record number, text piece) of `count` whole records: each starts as a record
+    starts in per-record training (h = 0, the end-of-record symbol as first input, then the
+    priming ids if any) and ends before the next end-of-record symbol, or after max_chars."""
+    eor = vocab.index(end_of_record)
+    dtype = params["U"].dtype
+    start = np.concatenate([[eor], prime_ids if prime_ids is not None else []]).astype(np.int32)
+    for r in range(count):
+        h, x0 = prime(params, np.zeros(params["W"].shape[0], dtype), start)
+        yield r, ""               # so that an empty record still counts as one
+        for piece in stream_until(params, vocab, h, x0, max_chars, rng, temperature, top_p,
+                                  stop=end_of_record, keep_stop=False):
+            yield r, piece

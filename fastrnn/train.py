@@ -241,7 +241,9 @@ def _train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None,
             cb.on_sample(u, smooth, pending_sample)
         if val is not None and cfg.eval_every > 0 and (
                 state.update % cfg.eval_every == 0 or state.update == total):
-            vl = validation_loss(state.params, val)
+            from .evaluate import validation_loss as held_out_loss   # docs/validation.md
+            vl = held_out_loss(state.params, val, cfg.seq_length, cfg.reset_per_record,
+                               state.hprev)
             state.val_history.append((state.update, vl))
             cb.on_eval(state.update, vl)
         elapsed = time.perf_counter() - t_start
@@ -290,13 +292,24 @@ def _from_counters(run: np.ndarray, state: TrainState) -> None:
         setattr(state, _STATE_FIELD.get(name, name), run[0][name].item())
 
 
-def warmup(dtype="float64", validation: bool = False, ids_dtype="uint8") -> None:
+def warmup(dtype="float64", validation: bool = False, ids_dtype="uint8",
+           config: TrainConfig | None = None) -> None:
     """Compile (or load from Numba's cache) the kernels a training run uses, for dtype, on a
     tiny run, so that progress and timing never include JIT time. The evaluation kernel is
     compiled only for a run with validation (it adds ~0.4 s to a cold start). ids_dtype: that
-    of the corpus' ids (data.read_corpus gives the smallest type), one specialisation each."""
-    corpus = Corpus("warmup", "ab", np.array([0, 1, 1, 0, 1, 0, 0, 1], ids_dtype),
+    of the corpus' ids (data.read_corpus gives the smallest type), one specialisation each.
+    With a config of the general engine, its cell's kernels (training, sampling, evaluation)
+    are the ones compiled."""
+    from .nettrain import uses_network
+
+    corpus = Corpus("warmup", "ab", np.array([0, 1, 1, 0, 1, 0, 0, 1] * 4, ids_dtype),
                     np.array([0], np.int64))
-    cfg = TrainConfig(hidden=2, seq_length=3, epochs=1, dtype=str(np.dtype(dtype)),
-                      sample_every=1, sample_length=2, checkpoint_every=0, eval_every=1)
+    if config is not None and uses_network(config):
+        cfg = TrainConfig(hidden=2, seq_length=3, epochs=1, dtype=str(np.dtype(dtype)),
+                          sample_every=1, sample_length=2, checkpoint_every=0, eval_every=1,
+                          cell=config.cell, layers=config.layers, batch=min(config.batch, 2),
+                          optimizer=config.optimizer, dropout=config.dropout)
+    else:
+        cfg = TrainConfig(hidden=2, seq_length=3, epochs=1, dtype=str(np.dtype(dtype)),
+                          sample_every=1, sample_length=2, checkpoint_every=0, eval_every=1)
     train(new_state(corpus, cfg), corpus, val=corpus if validation else None)

@@ -118,7 +118,7 @@ def test_ctrl_c_then_the_printed_command_finishes_the_original_plan(small_text, 
     opts = ["--hidden", 16, "--epochs", 2, "--sample-every", 70, "--sample-length", 30,
             "--checkpoint-every", 90]
     run("train", small_text, "-o", "full.h5", *opts, "-q")
-    on_progress = fastrnn.cli._Printer.on_progress
+    on_progress = fastrnn.cli.CheckpointingCallbacks.on_progress
 
     def interrupt(self, state, chars_per_sec):
         on_progress(self, state, chars_per_sec)
@@ -126,7 +126,7 @@ def test_ctrl_c_then_the_printed_command_finishes_the_original_plan(small_text, 
             os.kill(os.getpid(), signal.SIGINT)
 
     with monkeypatch.context() as patch:
-        patch.setattr(fastrnn.cli._Printer, "on_progress", interrupt)
+        patch.setattr(fastrnn.cli.CheckpointingCallbacks, "on_progress", interrupt)
         result = run("train", small_text, "-o", "run.h5", *opts, code=130)
     stopped = load_state("run.h5")
     assert 100 <= stopped.update < 2 * 239 and stopped.update % 90 != 0
@@ -146,7 +146,8 @@ def test_resumed_run_reports_the_full_plan_and_nothing_when_already_done(small_t
     run("train", small_text, "-o", out, "--hidden", 8, "--max-updates", 50, "-q")
     before = out.read_bytes()
     result = run("train", small_text, "--resume", out)       # plan already complete
-    assert "done: 50 updates" in result.output
+    assert "already finished its run: 50 updates" in result.output
+    assert "done:" not in result.output and "chars/s" not in result.output
     assert load_state(str(out)).update == 50
     assert len(out.read_bytes()) == len(before)
 
@@ -224,14 +225,15 @@ def test_a_sustained_rise_above_3x_the_initial_loss_stops_training(small_text):
 
 
 def test_a_short_first_chunk_does_not_make_the_guard_trip(tmp_path):
-    """Per-record training: a 2-character first record makes a 1-character first chunk whose
-    loss is ~ln K; full chunks then cost ~25 ln K. That is no divergence."""
+    """Per-record training: a 1-character first record (3 with its end-of-record symbols)
+    makes a 2-character first chunk whose loss is ~2 ln K; full chunks then cost ~25 ln K.
+    That is no divergence."""
     import json
 
     from fastrnn.data import builtin_text
 
     text = builtin_text()[:12000]
-    records = [{"text": "ab"}] + [{"text": text[i:i + 300]} for i in range(0, 12000, 300)]
+    records = [{"text": "a"}] + [{"text": text[i:i + 300]} for i in range(0, 12000, 300)]
     path = tmp_path / "records.json"
     path.write_text(json.dumps(records))
     corpus = read_corpus(str(path), reset_per_record=True)

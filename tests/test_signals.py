@@ -285,7 +285,7 @@ def _train_until_write_fails(small_text, tmp_path, arm):
     import fastrnn.cli
 
     out = tmp_path / "ck.h5"
-    on_checkpoint = fastrnn.cli._Printer.on_checkpoint
+    on_checkpoint = fastrnn.cli.CheckpointingCallbacks.on_checkpoint
 
     def patched(self, state):
         if state.update > 80:
@@ -293,7 +293,7 @@ def _train_until_write_fails(small_text, tmp_path, arm):
         on_checkpoint(self, state)
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(fastrnn.cli._Printer, "on_checkpoint", patched)
+    mp.setattr(fastrnn.cli.CheckpointingCallbacks, "on_checkpoint", patched)
     try:
         result = CliRunner().invoke(cli, ["train", small_text, "-o", str(out), "--hidden", "8",
                                           "--max-updates", "200", "--checkpoint-every", "40",

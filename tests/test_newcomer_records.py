@@ -1,0 +1,124 @@
+"""Per-record training: the end-of-record symbol, `sample --records/--until`,
+`--unescape-html`, and per-character figures divided by the characters predicted."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fastrnn.checkpoint import load_state
+from fastrnn.data import END_OF_RECORD, chunk_schedule, read_records
+from fastrnn.runinfo import summary
+from .clitools import one_line_error, run
+
+WORDS = ["short", "tweets", "end", "here", "now", "ok"]
+
+
+@pytest.fixture(scope="module")
+def tweets(tmp_path_factory):
+    """Records of 1-3 words, so that a trained model must learn where a record ends."""
+    d = tmp_path_factory.mktemp("tweets")
+    rng = np.random.default_rng(0)
+    recs = [{"text": " ".join(rng.choice(WORDS, rng.integers(1, 4))) + " &amp; bye"}
+            for _ in range(120)]
+    path = d / "tweets.json"
+    path.write_text(json.dumps(recs))
+    out = d / "tweets.h5"
+    run("train", path, "-o", out, "--reset-per-record", "--unescape-html", "--epochs", 40,
+        "--hidden", 32, "--sample-every", 0, "-q")
+    return path, out
+
+
+def test_records_carry_the_end_of_record_symbol(tweets):
+    path, _ = tweets
+    corpus = read_records(str(path), reset_per_record=True, unescape_html=True)
+    assert END_OF_RECORD in corpus.vocab and "&amp;" not in "".join(corpus.vocab)
+    eor = corpus.vocab.index(END_OF_RECORD)
+    for s, e in corpus.doc_bounds():
+        assert corpus.ids[s] == eor and corpus.ids[e - 1] == eor
+        assert eor not in corpus.ids[s + 1:e - 1]
+    joined = read_records(str(path), reset_per_record=False)
+    assert END_OF_RECORD not in joined.vocab and "&" in joined.vocab and ";" in joined.vocab
+
+
+def test_sample_records_prints_whole_records_of_natural_length(tweets):
+    _, ckpt = tweets
+    out = run("sample", ckpt, "--records", 5, "--seed", 3, "-t", 0.5).output
+    lines = out.split("\n")
+    assert lines[-1] == "" and len(lines) == 6, out
+    for line in lines[:5]:
+        assert END_OF_RECORD not in line
+        assert line.endswith(" & bye"), out           # learned ends, entities decoded
+        assert len(line) < 60
+    assert run("sample", ckpt, "--records", 5, "--seed", 3, "-t", 0.5).output == out
+
+
+def test_sample_until_stops_after_the_string(tweets):
+    _, ckpt = tweets
+    out = run("sample", ckpt, "--until", "bye", "-n", 500, "--seed", 1).output
+    assert out.endswith("bye\n") and out.count("bye") == 1
+
+
+def test_records_need_a_per_record_model(small_text, tmp_path):
+    out = tmp_path / "plain.h5"
+    run("train", small_text, "-o", out, "--hidden", 8, "--max-updates", 10, "-q")
+    msg = one_line_error(run("sample", out, "--records", 2, ok=False))
+    assert "end-of-record" in msg and "--reset-per-record" in msg
+
+
+def test_a_record_holding_the_symbol_is_refused(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps([{"text": "fine"}, {"text": "not " + END_OF_RECORD + " fine"}]))
+    msg = one_line_error(run("train", path, "--reset-per-record", "-o", tmp_path / "b.h5",
+                             ok=False))
+    assert "record 1" in msg and "U+241E" in msg
+
+
+def test_per_char_figures_divide_by_the_characters_predicted(tweets):
+    path, ckpt = tweets
+    state = load_state(str(ckpt))
+    corpus = read_records(str(path), reset_per_record=True, unescape_html=True)
+    lengths = chunk_schedule(corpus, 25, partial_tail=True)[1]
+    assert lengths.mean() < 20                        # short records: shorter chunks
+    s = summary(state, str(ckpt))
+    assert s["chars_per_update"] == pytest.approx(lengths.mean())
+    info = run("info", ckpt).output
+    per_char = state.smooth_loss / lengths.mean()
+    assert f"({per_char:.4f} nats/char" in info
+    assert f"({state.smooth_loss / 25:.4f} nats/char" not in info
+    # and eval of the training text reads about the same per character as the smooth loss
+    ev = json.loads(run("eval", ckpt, path, "--json").output)
+    assert ev["nats_per_char"] == pytest.approx(per_char, rel=0.25)
+
+
+def test_plot_reads_per_record_losses_per_character_predicted(tweets):
+    from fastrnn.plot import loss_figure
+
+    state = load_state(str(tweets[1]))
+    cpu = state.config.chars_per_update
+    ax = loss_figure(state).axes[0]
+    assert "characters predicted on average" in ax.get_ylabel()
+    right = [c for c in ax.child_axes if c.get_ylabel() == "nats per character"]
+    assert len(right) == 1
+    forward = right[0]._functions[0]
+    assert forward(cpu * 2.0) == pytest.approx(2.0)
+
+
+def test_prime_continues_from_the_models_state(small_text, tmp_path):
+    """--prime feeds the saved start character and the prime from the model's saved state
+    (from 0 a trained model can latch into garbage), then samples as without a prime."""
+    from fastrnn import load
+    from fastrnn.data import encode
+    from fastrnn.sample import prime, stream_until
+
+    out = tmp_path / "p.h5"
+    run("train", small_text, "-o", out, "--hidden", 16, "--max-updates", 300, "-q")
+    got = run("sample", out, "--prime", "The ", "-n", 80, "--seed", 5).output
+    m = load(str(out))
+    h, x0 = prime(m.params, m.hprev.copy(),
+                  np.concatenate([[m.x0], encode("The ", m.vocab)]).astype(np.int32))
+    want = "".join(stream_until(m.params, m.vocab, h, x0, 80, np.random.default_rng(5)))
+    assert got == "The " + want + "\n"
+    plain = run("sample", out, "-n", 80, "--seed", 5).output
+    assert plain == m.sample(80, seed=5) + "\n"       # without a prime: as the Python API
