@@ -344,8 +344,6 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
     ctx.call_on_close(RunLock(out).acquire().release)
     if cfg.reset_per_record:    # records end in shorter chunks; text chunks are all seq_length
         cfg.chars_per_update = predicted_chars_per_update(schedule)
-    elif cfg.batch > 1:         # B streams: B x seq_length characters per update
-        cfg.chars_per_update = float(cfg.batch * cfg.seq_length)
     if resume:
         _check_same_text(train_corpus, state, resume)
         per_epoch = schedule[0].size if isinstance(schedule, tuple) else schedule
@@ -399,9 +397,9 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
             pass
         sys.exit(128 + callbacks.signal)
     secs = state.wall_time - w0
-    from .runinfo import chars_per_update
+    from .runinfo import chars_trained_per_update
 
-    speed = chars_per_update(cfg) * (state.update - u0) / max(secs, 1e-9)
+    speed = chars_trained_per_update(cfg) * (state.update - u0) / max(secs, 1e-9)
     epochs = f"{state.epoch} epoch{'' if state.epoch == 1 else 's'}"
     val_text = (f"; val loss {state.val_history[-1][1]:.4f} nats/char"
                 if state.val_history else "")
@@ -547,12 +545,19 @@ def _sample_records(model, path, count, max_chars, until, temperature, top_p, pr
 @click.option("--numeric-precision", type=click.Choice(["extended", "float64"]),
               default="extended",
               help="Precision of the numerical loss; extended keeps roundoff out of the check.")
+@click.option("--cell", type=click.Choice(CELLS), default="rnn", help="Cell of the checked model.")
+@click.option("--layers", type=click.IntRange(1, 16), default=1, help="Stacked layers.")
+@click.option("--batch", "-B", type=click.IntRange(min=1), default=1,
+              help="Parallel streams of the checked chunk.")
 @encoding_option
-def gradcheck(text, hidden, seq_length, step, threshold, seed, numeric_precision, encoding):
+def gradcheck(text, hidden, seq_length, step, threshold, seed, numeric_precision, cell, layers,
+              batch, encoding):
     """Analytic vs numerical gradients on a small float64 model, as a per-parameter table.
 
     TEXT defaults to the built-in offline corpus; its first seq-length+1 characters are the
-    chunk checked.
+    chunk checked (with --batch B: the first chunk of each of B strips of its first
+    B x (seq-length+1) characters). Any --cell/--layers/--batch other than the course's checks
+    the general engine, every tensor named per layer.
     """
     import numpy as np
 
@@ -561,13 +566,26 @@ def gradcheck(text, hidden, seq_length, step, threshold, seed, numeric_precision
     cfg = GradcheckConfig(hidden=hidden, seq_length=seq_length, step=step,
                           threshold=threshold, seed=seed)
     corpus = _corpus(text, encoding=encoding)
-    if corpus.n_chars < seq_length + 1:
+    need = batch * (seq_length + 1)
+    if corpus.n_chars < need:
         raise FastrnnError(f"TEXT has {corpus.n_chars} characters; the check needs "
-                           f"seq-length+1 = {seq_length + 1}")
-    dtype = np.longdouble if numeric_precision == "extended" else np.float64
-    rows = check(corpus.ids, len(corpus.vocab), cfg, numeric_dtype=dtype)
-    click.echo(f"gradient check on {corpus.name} (its first {seq_length + 1} characters): "
-               f"m={hidden}, seq-length={seq_length}, h={step:g}, K={len(corpus.vocab)}, "
+                           f"batch x (seq-length+1) = {need}")
+    if (cell, layers, batch) == ("rnn", 1, 1):
+        dtype = np.longdouble if numeric_precision == "extended" else np.float64
+        rows = check(corpus.ids, len(corpus.vocab), cfg, numeric_dtype=dtype)
+        model = ""
+    else:
+        from .netcheck import check_network
+
+        if numeric_precision != "extended":
+            raise FastrnnError("--numeric-precision float64 applies to the vanilla check only")
+        rows = check_network(cell, vocab_size=len(corpus.vocab), hidden=hidden, layers=layers,
+                             streams=batch, seq_length=seq_length, step=step, eps=cfg.eps,
+                             seed=seed, ids=np.ascontiguousarray(corpus.ids[:need], np.int32))
+        model = f"{cell}, {layers} layer{'s' if layers > 1 else ''}, {batch} stream" + \
+            ("s" if batch > 1 else "") + ", "
+    click.echo(f"gradient check on {corpus.name} (its first {need} characters): "
+               f"{model}m={hidden}, seq-length={seq_length}, h={step:g}, K={len(corpus.vocab)}, "
                f"numerical loss in {numeric_precision}")
     click.echo(format_table(rows, threshold))
     worst = max(rows, key=lambda r: r.max_error)
@@ -646,7 +664,9 @@ def eval_cmd(checkpoint_path, text, best, encoding, json_field, unescape_html, a
     state = model.state
     name, docs = read_documents(text, encoding=encoding, json_field=json_field,
                                 config=state.config, unescape_html=unescape_html)
-    result = evaluate(model.params, model.vocab, docs)
+    net = getattr(state, "net", None)
+    result = evaluate(model.weights if net is not None else model.params, model.vocab, docs,
+                      net=net)
     if best and state.best_update >= 0:
         desc = (f"best of {checkpoint_path} (update {state.best_update:,}, smooth loss "
                 f"{state.best_smooth:.3f}), K={len(model.vocab)}")

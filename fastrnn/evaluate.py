@@ -130,8 +130,10 @@ def validation_loss(params: dict, val, seq_length: int, per_record: bool = False
     return float(total / lengths.sum())
 
 
-def evaluate(params: dict, vocab: str, docs: list[str]) -> EvalResult:
+def evaluate(params: dict, vocab: str, docs: list[str], net=None) -> EvalResult:
     """Mean loss per character of docs under params, hidden state 0 at each document start.
+    With `net` (a fastrnn.network.Network), params are its Params views (a trained NetModel's
+    weights) and the general engine's forward pass scores the text.
 
     Characters outside the vocabulary cannot be predicted (the model gives them probability 0):
     they are removed and counted, and the text around them is scored as if they were absent."""
@@ -158,6 +160,12 @@ def evaluate(params: dict, vocab: str, docs: list[str]) -> EvalResult:
                            f"({sum(unknown.values())} outside it); at least 2 in one document "
                            "are needed to predict one")
     ids = np.concatenate(pieces)
+    if net is not None:
+        resets = np.zeros(ids.size, np.bool_)
+        resets[starts] = True
+        total, count = net.sequence_loss(ids, resets, params=params)
+        return EvalResult(n_chars=n_chars, predictions=count, total_nats=total,
+                          unknown=unknown)
     corpus = Corpus("eval", vocab, ids, np.array(starts, np.int64))
     # every character after a document's first is predicted: partial last chunks included
     schedule = chunk_schedule(corpus, EVAL_CHUNK, partial_tail=True)

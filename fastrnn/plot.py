@@ -59,6 +59,9 @@ def loss_figure(state: TrainState, *, width: int = _P.width, height: int = _P.he
         for i, u in enumerate(bounds):
             ax.axvline(u, color="0.35", ls=":", lw=1.2, gid="epoch",
                        label="epoch boundary" if i == 0 else None)
+    for i, (u, name, old, new) in enumerate(getattr(state, "changes", [])):
+        ax.axvline(u, color="tab:green", ls="--", lw=1.2, gid="change",
+                   label=f"{name} {old:g} \u2192 {new:g} (resumed)" if i < 4 else None)
     per = updates_per_epoch(state)
     if per and state.update >= per:
         top_axis = ax.secondary_xaxis("top", functions=(lambda u: u / per, lambda e: e * per))

@@ -13,13 +13,16 @@ import math
 import os
 import re
 import time
+
+import numpy as np
 from dataclasses import dataclass
 
 from .config import GradcheckConfig, ReportConfig
 from .errors import FastrnnError
-from .runinfo import (VALIDATION_METHOD, bits, chars_per_update, checkpoint_fastrnn_version,
-                      duration, epoch_boundaries, epochs_done, epochs_text, n_params,
-                      select_samples, updates_per_epoch)
+from .runinfo import (VALIDATION_METHOD, bits, chars_per_update, chars_trained_per_update,
+                      checkpoint_fastrnn_version, duration, epoch_boundaries, epochs_done,
+                      epochs_text, model_description, n_params, select_samples,
+                      updates_per_epoch)
 
 _R = ReportConfig()
 REPORT_NAME = "report.md"
@@ -94,7 +97,23 @@ def _gradcheck_section(state, opts: ReportOptions, log) -> tuple[str, float]:
                            f"check needs seq-length+1 = {cfg.seq_length + 1}")
     log(f"gradient check: m={cfg.hidden}, seq-length={cfg.seq_length} on {corpus.name} ...")
     t0 = time.perf_counter()
-    rows = gradcheck(corpus.ids, len(corpus.vocab), cfg)
+    run_cfg = state.config
+    from .nettrain import uses_network
+
+    if uses_network(run_cfg):      # the run's own cell and layers, up to 3 streams
+        from .netcheck import check_network
+
+        B = min(run_cfg.batch, 3)
+        if corpus.n_chars < B * (cfg.seq_length + 1):
+            raise FastrnnError(f"the gradient-check text has {corpus.n_chars} characters; the "
+                               f"check needs {B} x (seq-length+1) = {B * (cfg.seq_length + 1)}")
+        rows = check_network(run_cfg.cell, vocab_size=len(corpus.vocab), hidden=cfg.hidden,
+                             layers=run_cfg.layers, streams=B, seq_length=cfg.seq_length,
+                             step=cfg.step, eps=cfg.eps, seed=cfg.seed,
+                             ids=np.ascontiguousarray(corpus.ids[:B * (cfg.seq_length + 1)],
+                                                      np.int32))
+    else:
+        rows = gradcheck(corpus.ids, len(corpus.vocab), cfg)
     secs = time.perf_counter() - t0
     if opts.text is None or opts.text == BUILTIN_NAME:
         note = (f"\n> **Note.** The checkpoint does not store its training text, and no text "
@@ -224,6 +243,24 @@ draws the same text).
 """, secs)
 
 
+def _beyond(cfg) -> str:
+    from .nettrain import uses_network
+
+    return ", extended beyond the course's model (docs/models.md)" if uses_network(cfg) else ""
+
+
+def _model_text(cfg) -> str:
+    """For a run beyond the course: what differs from the vanilla RNN described after it."""
+    from .nettrain import uses_network
+
+    if not uses_network(cfg):
+        return ""
+    return (f"This run trains a {model_description(cfg)} (m={cfg.hidden}, {cfg.layers} "
+            f"layer{'s' if cfg.layers > 1 else ''}, PyTorch's formulation of the cell, "
+            f"{cfg.batch} parallel stream{'s' if cfg.batch > 1 else ''}, {cfg.optimizer}); the "
+            "course's model, for reference: ")
+
+
 def write_report(path: str, out: str, opts: ReportOptions | None = None, *,
                  overwrite: bool = False, log=lambda msg: None) -> list[str]:
     """Write out/report.md and out/loss.png for the checkpoint at path; return their paths."""
@@ -263,7 +300,8 @@ def write_report(path: str, out: str, opts: ReportOptions | None = None, *,
         ["updates", f"{state.update:,}" + (f" ({per:,} per epoch)" if per else "")],
         ["epochs", epochs_text(epochs)],
     ], numeric=False)
-    speed = chars_per_update(cfg) * state.update / state.wall_time if state.wall_time > 0 else float("nan")
+    speed = (chars_trained_per_update(cfg) * state.update / state.wall_time
+             if state.wall_time > 0 else float("nan"))
     timing = _md_table(["what", "time"], [
         ["training (summed over resumes, compilation excluded)",
          duration(state.wall_time) + (f" ({state.wall_time:,.0f} s)"
@@ -274,14 +312,14 @@ def write_report(path: str, out: str, opts: ReportOptions | None = None, *,
         [f"sampling {opts.sample_length:,} characters", f"{sample_secs:.2f} s"],
     ], numeric=False)
     made = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    doc = f"""# Character-level vanilla RNN on {state.corpus_name}
+    doc = f"""# Character-level {model_description(cfg)} on {state.corpus_name}
 
-DD2424 Assignment 4 (min-char-rnn). Written by fastrnn {__version__} on {made} from
+DD2424 Assignment 4 (min-char-rnn){_beyond(cfg)}. Written by fastrnn {__version__} on {made} from
 `{os.path.basename(path)}` (trained with fastrnn {checkpoint_fastrnn_version(path)}).
 
 ## 1. Data and hyper-parameters
 
-The model is a vanilla RNN over one-hot characters: a_t = W h_{{t−1}} + U x_t + b,
+{_model_text(cfg)}The model is a vanilla RNN over one-hot characters: a_t = W h_{{t−1}} + U x_t + b,
 h_t = tanh(a_t), o_t = V h_t + c, p_t = softmax(o_t); the loss of a chunk is the summed
 cross-entropy of its τ characters. Training reads the text in consecutive chunks of τ
 characters, carries the hidden state from chunk to chunk within an epoch, clips each gradient

@@ -50,8 +50,27 @@ def chars_per_update(config) -> float:
     return float(getattr(config, "chars_per_update", 0) or config.seq_length)
 
 
+def chars_trained_per_update(config) -> float:
+    """Characters an update trains on: chars_per_update in each of the `batch` streams."""
+    return chars_per_update(config) * getattr(config, "batch", 1)
+
+
+def model_description(config) -> str:
+    """'vanilla RNN' (DD2424), or e.g. '2-layer LSTM, 64 streams, adam, dropout 0.2'."""
+    cell = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU"}[getattr(config, "cell", "rnn")]
+    layers = getattr(config, "layers", 1)
+    parts = [f"{layers}-layer {cell}" if layers > 1 else cell]
+    if getattr(config, "batch", 1) > 1:
+        parts.append(f"{config.batch} streams")
+    if getattr(config, "optimizer", "adagrad") != "adagrad":
+        parts.append(config.optimizer)
+    if getattr(config, "dropout", 0.0) > 0:
+        parts.append(f"dropout {config.dropout:g}")
+    return ", ".join(parts)
+
+
 def n_params(state: TrainState) -> int:
-    """Number of trainable numbers in U, W, V, b, c."""
+    """Number of trainable numbers (U, W, V, b, c, or every tensor of every layer)."""
     return int(sum(v.size for v in state.params.values()))
 
 
@@ -60,11 +79,13 @@ def updates_per_epoch(state: TrainState) -> int | None:
 
     Exact from the position in the run (update = epoch * per_epoch + chunk) once an epoch is
     done; before that, computed from the corpus length when the text is one document
-    (DESIGN.md: chunks every seq_length characters while seq_length+1 remain)."""
+    (docs/algorithm.md: chunks every seq_length characters while seq_length+1 remain; with B
+    streams, within each of the B strips)."""
     if state.epoch > 0:
         return (state.update - state.chunk) // state.epoch
     if not state.config.reset_per_record:
-        return max((state.corpus_chars - 1) // state.config.seq_length, 0) or None
+        strip = state.corpus_chars // getattr(state.config, "batch", 1)
+        return max((strip - 1) // state.config.seq_length, 0) or None
     return None
 
 
@@ -108,13 +129,15 @@ def summary(state: TrainState, path: str) -> dict:
         "corpus_chars": state.corpus_chars,
         "vocab_size": len(state.vocab),
         "parameters": n_params(state),
+        "model": model_description(cfg),
         "config": cfg.as_dict(),
         "updates": state.update,
         "updates_per_epoch": per,
         "epochs_completed": state.epoch,
         "epochs": epochs_done(state),
         "wall_time_s": state.wall_time,
-        "chars_per_s": tau * state.update / state.wall_time if state.wall_time > 0 else None,
+        "chars_per_s": (chars_trained_per_update(cfg) * state.update / state.wall_time
+                        if state.wall_time > 0 else None),
         "latest_smooth_loss": _or_none(state.smooth_loss),
         "best_smooth_loss": _or_none(state.best_smooth) if state.best_update >= 0 else None,
         "best_update": state.best_update if state.best_update >= 0 else None,
@@ -122,6 +145,7 @@ def summary(state: TrainState, path: str) -> dict:
         "chars_per_update": tau,
         "end_of_record": END_OF_RECORD if END_OF_RECORD in state.vocab else None,
         "validation": None,
+        "changes": [list(c) for c in getattr(state, "changes", [])],
     }
     if state.val_history:
         upd, loss = zip(*state.val_history)
@@ -164,10 +188,13 @@ def format_info(s: dict) -> str:
     if s["validation"]:
         lines.append(("validation", f"last {cfg['val_frac']:.1%} of the text held out; "
                                     + s["validation"]["method"]))
-    lines += [("model", f"vanilla RNN, m={cfg['hidden']}, K={s['vocab_size']}, "
+    lines += [("model", f"{s['model']}, m={cfg['hidden']}, K={s['vocab_size']}, "
                         f"{s['parameters']:,} parameters, {cfg['dtype']}"),
               ("config", " ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}"
                                   for k, v in cfg.items()))]
+    for update, name, old, new in s.get("changes", []):
+        lines.append(("changed", f"{name} {old:g} -> {new:g} from update {update:,} "
+                                 "(on --resume)"))
     per_text = f"{per:,} updates/epoch" if per else "updates/epoch unknown"
     lines.append(("training", f"{s['updates']:,} updates = {epochs_text(s['epochs'])} "
                               f"({s['epochs_completed']} completed; {per_text})"))
