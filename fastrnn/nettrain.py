@@ -21,6 +21,8 @@ from .data import Corpus, decode
 from .errors import FastrnnError
 from .network import Network
 from .network_kernels import BEST_SMOOTH, BEST_UPDATE, BEST_X0, CHUNK, EPOCH, SMOOTH, UPDATE, Run
+from .background import BackgroundValidation
+from .model import aligned_copy
 from .threads import engine_threads
 from .train import (BLOCK_SECONDS, DIVERGE_FACTOR, PROGRESS_EVERY, Callbacks, DivergenceError,
                     TrainState, _grow, _next_multiple)
@@ -89,12 +91,13 @@ def _state_to_counters(state: NetState) -> None:
     fst[SMOOTH], fst[BEST_SMOOTH] = state.smooth_loss, state.best_smooth
 
 
-def validation_loss(net: Network, val: Corpus) -> float:
-    """Mean loss per character of the validation text, state carried through it from zero and
-    reset at each document start (as `fastrnn eval` measures a text)."""
+def validation_loss(net: Network, val: Corpus, params=None) -> float:
+    """Mean loss per character of the validation text under params (default: the network's
+    current ones), state carried through it from zero and reset at each document start (as
+    `fastrnn eval` measures a text)."""
     resets = np.zeros(val.n_chars, np.bool_)
     resets[val.doc_starts] = True
-    total, count = net.sequence_loss(val.ids, resets)
+    total, count = net.sequence_loss(val.ids, resets, params=params)
     return total / max(count, 1)
 
 
@@ -112,12 +115,13 @@ def train_network(state: NetState, corpus: Corpus, callbacks: Callbacks | None =
                   val: Corpus | None = None, threads: int = 1) -> NetState:
     """Train until config.epochs epochs or config.max_updates updates in total are done (both
     counted from the start of the run, so a resumed run finishes the original plan)."""
-    with engine_threads():
-        return _train(state, corpus, callbacks or Callbacks(), val, threads)
+    cb = callbacks or Callbacks()
+    with engine_threads(), BackgroundValidation(state, cb) as bg:
+        return _train(state, corpus, cb, val, threads, bg)
 
 
 def _train(state: NetState, corpus: Corpus, cb: Callbacks, val: Corpus | None,
-           threads: int) -> NetState:
+           threads: int, bg: BackgroundValidation) -> NetState:
     cfg, net, run = state.config, state.net, state.run
     if corpus.vocab != state.vocab or corpus.n_chars != state.corpus_chars:
         raise FastrnnError("the corpus differs from the one trained on (expected "
@@ -198,15 +202,17 @@ def _train(state: NetState, corpus: Corpus, cb: Callbacks, val: Corpus | None,
             cb.on_sample(u, smooth, pending_sample)
         if val is not None and cfg.eval_every > 0 and (
                 state.update % cfg.eval_every == 0 or state.update == total):
-            vl = validation_loss(net, val)
-            state.val_history.append((state.update, vl))
-            cb.on_eval(state.update, vl)
+            # on a snapshot, on the other core (fastrnn.background), while training goes on
+            bg.submit(state.update, validation_loss, net, val,
+                      net.layout.views(aligned_copy(net.theta)))
+        bg.collect(wait=False)
         elapsed = time.perf_counter() - t_start
         cb.on_progress(state, (chars - chars_start) / max(elapsed, 1e-9))
         if cfg.checkpoint_every > 0 and state.update % cfg.checkpoint_every == 0 \
                 and state.update < total:
             state.wall_time += time.perf_counter() - t_start
             t_start, chars_start = time.perf_counter(), chars
+            bg.collect(wait=True)          # the checkpoint holds every validation so far
             cb.on_checkpoint(state)
     if state.chunk >= per_epoch and state.update >= total:
         state.chunk = 0

@@ -22,6 +22,7 @@ from .errors import FastrnnError
 from .model import (COUNTERS, Hyper, Params, Schedule, Trainee, Workspace, check_layout,
                     init_params, sequence_loss)
 from .sample import sample_ids
+from .background import BackgroundValidation
 from .threads import engine_threads
 
 PROGRESS_EVERY = 500     # updates per compiled block at most: keeps Ctrl-C and progress prompt
@@ -150,12 +151,12 @@ def train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None = None,
 
     if isinstance(state, NetState):
         return train_network(state, corpus, callbacks, val, threads)
-    with engine_threads():
-        return _train(state, corpus, callbacks, val)
+    with engine_threads(), BackgroundValidation(state, callbacks or Callbacks()) as bg:
+        return _train(state, corpus, callbacks, val, bg)
 
 
 def _train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None,
-           val: Corpus | None) -> TrainState:
+           val: Corpus | None, bg: BackgroundValidation) -> TrainState:
     cb = callbacks or Callbacks()
     cfg = state.config
     if corpus.vocab != state.vocab:
@@ -242,16 +243,17 @@ def _train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None,
         if val is not None and cfg.eval_every > 0 and (
                 state.update % cfg.eval_every == 0 or state.update == total):
             from .evaluate import validation_loss as held_out_loss   # docs/validation.md
-            vl = held_out_loss(state.params, val, cfg.seq_length, cfg.reset_per_record,
-                               state.hprev)
-            state.val_history.append((state.update, vl))
-            cb.on_eval(state.update, vl)
+            # on a snapshot, on the other core (fastrnn.background), while training goes on
+            bg.submit(state.update, held_out_loss, state.params.copy(), val, cfg.seq_length,
+                      cfg.reset_per_record, state.hprev.copy())
+        bg.collect(wait=False)
         elapsed = time.perf_counter() - t_start
         cb.on_progress(state, (int(run[0]["chars"]) - chars_start) / max(elapsed, 1e-9))
         if cfg.checkpoint_every > 0 and state.update % cfg.checkpoint_every == 0 \
                 and state.update < total:
             state.wall_time += time.perf_counter() - t_start
             t_start, chars_start = time.perf_counter(), int(run[0]["chars"])
+            bg.collect(wait=True)          # the checkpoint holds every validation so far
             cb.on_checkpoint(state)
     if state.chunk >= per_epoch and state.update >= total:
         state.chunk = 0
