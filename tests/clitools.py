@@ -6,11 +6,18 @@ from click.testing import CliRunner
 from fastrnn.cli import cli
 
 
-def run(*args, ok=True, input=None):
-    """Invoke the CLI with stringified args; with ok, assert it exited 0."""
-    result = CliRunner().invoke(cli, [str(a) for a in args], input=input,
-                                catch_exceptions=False)
-    if ok:
+def invoke(*args, input=None):
+    """Invoke the CLI in-process with stringified args: its result, whatever the exit code."""
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+def run(*args, ok=True, input=None, code=None):
+    """Invoke the CLI; never a traceback; exit code `code` if given, else 0 when ok."""
+    result = invoke(*args, input=input)
+    assert "Traceback" not in result.output
+    if code is not None:
+        assert result.exit_code == code, result.output
+    elif ok:
         assert result.exit_code == 0, result.output
     return result
 

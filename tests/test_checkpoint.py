@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -64,9 +65,28 @@ def test_save_replaces_atomically_and_leaves_no_temp_files(small_text, tmp_path)
     state = train(new_state(corpus, cfg), corpus)
     path = tmp_path / "ck.h5"
     save(state, str(path))
+    old_inode = path.stat().st_ino
     cfg.max_updates = 40
     train(state, corpus)
-    save(state, str(path))
+    seen = {}
+    real_replace = os.replace
+
+    def replace(src, dst):
+        # the moment before the rename: the old checkpoint is whole where it was, and the
+        # new one is complete under the temporary name
+        seen["before"] = load_state(str(dst)).update
+        seen["temp"] = load_state(str(src)).update
+        seen["temp_name"] = os.path.basename(src)
+        return real_replace(src, dst)
+
+    os.replace = replace
+    try:
+        save(state, str(path))
+    finally:
+        os.replace = real_replace
+    assert seen["before"] == 20 and seen["temp"] == 40
+    assert seen["temp_name"].startswith(".ck.h5.") and seen["temp_name"].endswith(".tmp")
+    assert path.stat().st_ino != old_inode        # a new file moved in, not one rewritten
     assert load_state(str(path)).update == 40
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.h5", "small.txt"]
 

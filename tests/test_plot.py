@@ -2,7 +2,6 @@
 one-line errors."""
 from __future__ import annotations
 
-import struct
 
 import h5py
 import numpy as np
@@ -12,19 +11,12 @@ from fastrnn.checkpoint import load_state
 from fastrnn.config import PlotConfig
 from fastrnn.data import builtin_text, chunk_schedule, read_corpus, split_validation
 from fastrnn.plot import loss_figure
+from .pngfile import png_size
 from .clitools import one_line_error, run
 
 
 
 
-
-
-def png_size(path) -> tuple[int, int]:
-    """(width, height) from the PNG signature and IHDR chunk."""
-    with open(path, "rb") as fh:
-        head = fh.read(24)
-    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
-    return struct.unpack(">II", head[16:24])
 
 
 @pytest.fixture(scope="module")

@@ -13,15 +13,14 @@ import signal
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import fastrnn.cli
 from fastrnn.checkpoint import load_state, save
-from fastrnn.cli import cli
 from fastrnn.config import TrainConfig
 from fastrnn.data import read_corpus, split_validation
 from fastrnn.train import Callbacks, DivergenceError, new_state, train
 
+from .clitools import run
 from .statecmp import assert_same_state
 
 train_module = importlib.import_module("fastrnn.train")   # fastrnn.train is the function
@@ -30,13 +29,6 @@ train_module = importlib.import_module("fastrnn.train")   # fastrnn.train is the
 # samples, periodic checkpoints and validation at different periods
 COMMON = ["--hidden", 16, "--epochs", 9, "--sample-every", 70, "--sample-length", 30,
           "--checkpoint-every", 90, "--val-frac", 0.1, "--eval-every", 50, "-q"]
-
-
-def run(*args, code=0):
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    assert "Traceback" not in result.output
-    assert result.exit_code == code, result.output
-    return result
 
 
 def error_line(result) -> str:

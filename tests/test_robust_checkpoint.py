@@ -16,24 +16,21 @@ import time
 import h5py
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import fastrnn.checkpoint as ckpt
 from fastrnn.checkpoint import load_state, save
-from fastrnn.cli import cli
 from fastrnn.config import TrainConfig
 from fastrnn.data import builtin_text, read_corpus
 from fastrnn.model import PARAM_NAMES
 from fastrnn.train import new_state, train
 
-from .clitools import one_line_error
+from .clitools import invoke, one_line_error
 from .statecmp import assert_same_state
 
 TEXT = builtin_text()[:3000]
 
 
-def _cli(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+_cli = invoke      # the one CLI helper (tests/clitools.py)
 
 
 @pytest.fixture(scope="module")

@@ -10,15 +10,13 @@ import math
 from dataclasses import fields
 
 import pytest
-from click.testing import CliRunner
 
-from fastrnn.cli import cli
 from fastrnn.config import (GradcheckConfig, PlotConfig, ReportConfig, SampleConfig,
                             TrainConfig, check_memory, memory_estimate, merge_resumed)
 from fastrnn.data import builtin_text
 from fastrnn.errors import FastrnnError
 
-from .clitools import one_line_error
+from .clitools import invoke, one_line_error
 
 
 @pytest.mark.parametrize("cls", [TrainConfig, SampleConfig, GradcheckConfig, PlotConfig,
@@ -101,8 +99,7 @@ def corpus_file(tmp_path, monkeypatch):
     return "c.txt"
 
 
-def _cli(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+_cli = invoke      # the one CLI helper (tests/clitools.py)
 
 
 @pytest.mark.parametrize("option, value, message", [

@@ -10,17 +10,15 @@ import os
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import fastrnn.data as data
 from fastrnn.checkpoint import load_state, save
-from fastrnn.cli import cli
 from fastrnn.config import TrainConfig
 from fastrnn.data import builtin_text, read_corpus, split_validation
 from fastrnn.errors import FastrnnError
 from fastrnn.train import new_state, train
 
-from .clitools import one_line_error
+from .clitools import invoke, one_line_error
 
 TEXT = builtin_text()[:3000]
 
@@ -31,8 +29,7 @@ def here(tmp_path, monkeypatch):
     return tmp_path
 
 
-def _cli(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+_cli = invoke      # the one CLI helper (tests/clitools.py)
 
 
 def _train(*args):

@@ -18,15 +18,14 @@ import sys
 import time
 
 import pytest
-from click.testing import CliRunner
 
 import fastrnn.checkpoint as ckpt
 from fastrnn.checkpoint import load_state, save
-from fastrnn.cli import cli
 from fastrnn.config import TrainConfig
 from fastrnn.data import builtin_text, read_corpus
 from fastrnn.train import new_state, train, warmup
 
+from .clitools import invoke, run
 from .statecmp import assert_same_state
 
 STARTED = "training on "
@@ -59,13 +58,6 @@ def wait_for_training(proc, log):
         assert proc.poll() is None, f"child exited early ({proc.returncode}):\n{read(log)}"
         assert time.monotonic() < deadline, "child never started training"
         time.sleep(0.005)
-
-
-def run(*args, code=0):
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    assert "Traceback" not in result.output
-    assert result.exit_code == code, result.output
-    return result
 
 
 def reference(text, cfg, upto):
@@ -295,9 +287,8 @@ def _train_until_write_fails(small_text, tmp_path, arm):
     mp = pytest.MonkeyPatch()
     mp.setattr(fastrnn.cli.CheckpointingCallbacks, "on_checkpoint", patched)
     try:
-        result = CliRunner().invoke(cli, ["train", small_text, "-o", str(out), "--hidden", "8",
-                                          "--max-updates", "200", "--checkpoint-every", "40",
-                                          "-q"], catch_exceptions=False)
+        result = invoke("train", small_text, "-o", out, "--hidden", 8, "--max-updates", 200,
+                        "--checkpoint-every", 40, "-q")
     finally:
         mp.undo()
     assert result.exit_code == 1 and "Traceback" not in result.output
@@ -345,8 +336,7 @@ def test_unwritable_output_directory_is_refused_before_training(small_text, tmp_
     else:
         target.chmod(0o555)
     try:
-        result = CliRunner().invoke(cli, ["train", small_text, "-o", str(target / "ck.h5"),
-                                          "-q"], catch_exceptions=False)
+        result = invoke("train", small_text, "-o", target / "ck.h5", "-q")
     finally:
         target.chmod(0o755)
     assert result.exit_code == 1 and "Traceback" not in result.output
