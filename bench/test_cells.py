@@ -48,6 +48,13 @@ def thread_counts(case):
     return (1, 2) if CASES[case][3] >= 2 else (1,)
 
 
+def block_updates(case):
+    """Updates per timed round (fastrnn's train_block, PyTorch's loop alike): ~20k chars x
+    weights of m = 100, so that a round is tens of milliseconds or more."""
+    cell, m, layers, B, T = CASES[case][:5]
+    return 2 if QUICK else max(2, 20000 // (T * B * max(1, m // 100) * layers))
+
+
 PARAMS = [(case, threads) for case in CASES for threads in thread_counts(case)]
 
 
@@ -78,7 +85,7 @@ def test_fastrnn(case, threads, corpus, benchmark):
     net.init(0)
     ws = net.workspace(T, B)
     hp = net.hyper(optimizer, eta=eta)
-    block = 2 if QUICK else max(2, 20000 // (T * B * max(1, m // 100) * layers))
+    block = block_updates(case)
     run = net.new_run(B, block)
     ids = corpus.ids.astype(np.uint8) if K <= 256 else corpus.ids
     net.train_block(ids, run, ws, hp, 1, threads=threads)     # compile (or load), warm up
@@ -130,6 +137,12 @@ def test_pytorch(case, threads, corpus, benchmark):
         state["k"] += 1
 
     update()
-    rate = _time(benchmark, case, update, T * B)
+    block = block_updates(case)
+
+    def step():
+        for _ in range(block):
+            update()
+
+    rate = _time(benchmark, case, step, block * T * B)
     torch.set_num_threads(1)
     cells_report.ROWS[(case, f"pytorch t{threads}")] = (rate, flops_per_char(cell, m, layers, K))
