@@ -1,8 +1,9 @@
 """The summary table of bench/test_cells.py, printed at the end of the pytest run.
 
 Registered as a plugin from the benchmark itself (bench/conftest.py is shared and stays as
-it is). Rows: (case, implementation) -> chars/s and GFLOP/s, and the ratio to PyTorch's row of
-the same case when both ran in this session.
+it is). Rows: (case, implementation + thread count, e.g. "fastrnn t2") -> chars/s and GFLOP/s, the
+ratio to PyTorch's row of the same case and thread count, and the speed-up of a 2-thread row
+over the same implementation's 1-thread row, when those ran in this session.
 """
 from __future__ import annotations
 
@@ -17,13 +18,17 @@ class _Report:
 
         w = terminalreporter.write_line
         w("")
-        w("fastrnn cells engine vs PyTorch (one thread, float32"
+        w("fastrnn cells engine vs PyTorch (float32, t<n>: n threads"
           f"{', QUICK mode: not meaningful' if QUICK else ''})")
-        w(f"{'case':<34}{'impl':<10}{'chars/s':>12}{'GFLOP/s':>10}{'x torch':>9}")
+        w(f"{'case':<30}{'impl':<12}{'chars/s':>12}{'GFLOP/s':>10}{'x torch':>9}{'x t1':>7}")
         for (case, impl), (rate, flops) in sorted(ROWS.items()):
-            torch_rate = ROWS.get((case, "pytorch"), (None,))[0]
-            ratio = f"{rate / torch_rate:.2f}" if torch_rate and impl != "pytorch" else "-"
-            w(f"{case:<34}{impl:<10}{rate:>12,.0f}{rate * flops / 1e9:>10.2f}{ratio:>9}")
+            name, threads = impl.split(" ")
+            torch_rate = ROWS.get((case, f"pytorch {threads}"), (None,))[0]
+            ratio = f"{rate / torch_rate:.2f}" if torch_rate and name != "pytorch" else "-"
+            one = ROWS.get((case, f"{name} t1"), (None,))[0]
+            scale = f"{rate / one:.2f}" if one and threads != "t1" else "-"
+            w(f"{case:<30}{impl:<12}{rate:>12,.0f}{rate * flops / 1e9:>10.2f}{ratio:>9}"
+              f"{scale:>7}")
 
 
 def register(config) -> None:

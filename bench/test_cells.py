@@ -1,10 +1,14 @@
 """Throughput of the compiled cells engine (fastrnn.network) and of PyTorch on the same shapes.
 
-One thread (bench/conftest.py pins BLAS/OpenMP/Numba threads before imports), float32.
-Each case trains on the corpus along the stream schedule; compilation and a warm-up block are
-excluded from the timing. PyTorch rows (nn.LSTM / nn.RNN + nn.Linear, the same optimizer,
-clamped gradients, torch.set_num_threads(1)) run when torch imports, and the summary prints
-the ratio. FLOPs per character as DESIGN.md 1b: 6 x weights touched per step (a one-hot
+float32. bench/conftest.py pins BLAS/OpenMP/Numba threads to one before imports; rows with
+threads=2 run fastrnn's stream groups on two threads (Network.train_block(threads=2)) and
+PyTorch with torch.set_num_threads(2), beside the one-thread rows of the same case. Each case
+trains on the corpus along the stream schedule; compilation and a warm-up block are excluded
+from the timing. PyTorch rows (nn.LSTM / nn.RNN + nn.Linear, the same optimizer, clamped
+gradients) run when torch imports, and the summary prints the ratio to PyTorch with the same
+thread count, and each 2-thread row's speed-up over its 1-thread row. pytest-benchmark's own
+table groups the rounds per case (model size), so it compares like with like.
+FLOPs per character as DESIGN.md 1b: 6 x weights touched per step (a one-hot
 input touches one row) + 6 K m for the output layer.
 """
 from __future__ import annotations
@@ -39,13 +43,40 @@ def seconds_budget():
     return 0.2 if QUICK else 4.0
 
 
+def thread_counts(case):
+    """1, and 2 where there are streams to split (B >= 2)."""
+    return (1, 2) if CASES[case][3] >= 2 else (1,)
+
+
+def block_updates(case):
+    """Updates per timed round (fastrnn's train_block, PyTorch's loop alike): ~20k chars x
+    weights of m = 100, so that a round is tens of milliseconds or more."""
+    cell, m, layers, B, T = CASES[case][:5]
+    return 2 if QUICK else max(2, 20000 // (T * B * max(1, m // 100) * layers))
+
+
+PARAMS = [(case, threads) for case in CASES for threads in thread_counts(case)]
+
+
+def _time(benchmark, case, step, chars):
+    """Time rounds of `step` (each `chars` characters) for seconds_budget(); -> chars/s."""
+    benchmark.group = case
+    start = time.perf_counter()
+    rounds = 0
+    while time.perf_counter() - start < seconds_budget() / 2 or rounds < 2:
+        step()
+        rounds += 1
+    benchmark.pedantic(step, rounds=max(2, rounds), iterations=1)
+    return chars / benchmark.stats.stats.median
+
+
 @pytest.fixture(autouse=True)
 def _report(request):
     cells_report.register(request.config)
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_fastrnn(case, corpus):
+@pytest.mark.parametrize("case,threads", PARAMS)
+def test_fastrnn(case, threads, corpus, benchmark):
     from fastrnn.network import Network
 
     cell, m, layers, B, T, optimizer, eta = CASES[case]
@@ -54,21 +85,22 @@ def test_fastrnn(case, corpus):
     net.init(0)
     ws = net.workspace(T, B)
     hp = net.hyper(optimizer, eta=eta)
-    block = 2 if QUICK else 20
+    block = block_updates(case)
     run = net.new_run(B, block)
-    net.train_block(corpus.ids, run, ws, hp, 1)          # compile (or load) and warm up
-    done, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds_budget():
-        assert net.train_block(corpus.ids, run, ws, hp, block) == block
-        done += block
-    rate = done * T * B / (time.perf_counter() - start)
-    cells_report.ROWS[(case, "fastrnn")] = (rate, flops_per_char(cell, m, layers, K))
+    ids = corpus.ids.astype(np.uint8) if K <= 256 else corpus.ids
+    net.train_block(ids, run, ws, hp, 1, threads=threads)     # compile (or load), warm up
+
+    def step():
+        assert net.train_block(ids, run, ws, hp, block, threads=threads) == block
+
+    rate = _time(benchmark, case, step, block * T * B)
+    cells_report.ROWS[(case, f"fastrnn t{threads}")] = (rate, flops_per_char(cell, m, layers, K))
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_pytorch(case, corpus):
+@pytest.mark.parametrize("case,threads", PARAMS)
+def test_pytorch(case, threads, corpus, benchmark):
     torch = pytest.importorskip("torch", reason="PyTorch is not installed (optional)")
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     torch.manual_seed(0)
     cell, m, layers, B, T, optimizer, eta = CASES[case]
     K = len(corpus.vocab)
@@ -105,9 +137,12 @@ def test_pytorch(case, corpus):
         state["k"] += 1
 
     update()
-    done, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds_budget():
-        update()
-        done += 1
-    rate = done * T * B / (time.perf_counter() - start)
-    cells_report.ROWS[(case, "pytorch")] = (rate, flops_per_char(cell, m, layers, K))
+    block = block_updates(case)
+
+    def step():
+        for _ in range(block):
+            update()
+
+    rate = _time(benchmark, case, step, block * T * B)
+    torch.set_num_threads(1)
+    cells_report.ROWS[(case, f"pytorch t{threads}")] = (rate, flops_per_char(cell, m, layers, K))

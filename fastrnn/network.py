@@ -8,6 +8,19 @@ plain-Python entry to the compiled kernels of fastrnn.network_kernels.
     hp = net.hyper("adam", eta=2e-3, dropout=0.0)
     run = net.new_run(streams=32, capacity=1000)
     done = net.train_block(ids, run, ws, hp, n_updates=1000)   # run.losses[:done] ...
+    done = net.train_block(ids, run, ws, hp, n_updates=1000, threads=2)   # both cores
+
+Streams in groups (B >= 2): an update's B streams are split into stream_groups(B) groups, a
+number that depends on B only. Each group computes the loss and gradient of its streams into
+a buffer of its own (network_kernels.stream_group), and network_kernels.finish_update sums
+the buffers in group order before the optimizer. `threads` only decides how many groups run
+at once, so a run is bit-identical for any thread count. The groups run on a Python thread
+pool (the kernels release the GIL) rather than Numba's prange: the pool's size is the
+caller's argument whatever NUMBA_NUM_THREADS says or which threading layer is installed, the
+kernels stay ordinary cached functions (no parallel=True compile), and the Python overhead
+is one call per group and update (B >= 2 updates take milliseconds). BLAS is held at one
+thread per compute thread meanwhile (fastrnn.threads.engine_threads). B = 1 stays one
+compiled loop on one core.
 
 Parameter names (Layout.names): per layer i = 1..L `l{i}.W_x` (n_in, G m), `l{i}.W_h`
 (m, G m), `l{i}.b` (G m,), for GRU `l{i}.b_hn` (m,); then `W_y` (m, K), `b_y` (K,).
@@ -22,14 +35,63 @@ from __future__ import annotations
 
 import numpy as np
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 from . import optim, streams
 from .cells import CELLS, CellInfo
 from .errors import FastrnnError
 from .model import aligned_zeros
-from .network_kernels import BEST_SMOOTH, Flat, Hyper, Params, Run, Schedule, Workspace
+from .network_kernels import BEST_SMOOTH, ENTRIES, Flat, Hyper, Params, Run, Schedule, Workspace
+from .threads import engine_threads
 
 # each tensor starts on a multiple of 16 elements: 64 bytes (a cache line) in float32
 _ALIGN_ELEMENTS = 16
+
+
+# streams per group that a thread handles well on its own: larger B gets more groups
+_GROUP_STREAMS = 32
+
+
+def stream_groups(streams: int) -> list[tuple[int, int]]:
+    """(first stream, streams) of each group of an update's streams: one group for B = 1,
+    else max(2, B // 32) groups (at most B) of near-equal size. Depends on B only: the sum of
+    the groups' gradients, and so a run, must not depend on the number of threads."""
+    n = 1 if streams < 2 else min(streams, max(2, streams // _GROUP_STREAMS))
+    base, extra = divmod(streams, n)
+    out, first = [], 0
+    for g in range(n):
+        count = base + (1 if g < extra else 0)
+        out.append((first, count))
+        first += count
+    return out
+
+
+_POOLS: dict = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """A process-wide pool of `workers` threads (created once per size)."""
+    with _POOLS_LOCK:
+        if workers not in _POOLS:
+            _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="fastrnn")
+        return _POOLS[workers]
+
+
+class _Groups:
+    """Scratch of the stream groups of one (seq_length, streams, dropout): a workspace and a
+    gradient buffer (a row of `grads`, in the network's flat layout) per group, and the final
+    states of the update."""
+
+    def __init__(self, net: Network, T: int, B: int, dropout: bool):
+        self.spans = stream_groups(B)
+        self.ws = [net.workspace(T, count, dropout) for _, count in self.spans]
+        self.grads = aligned_zeros((len(self.spans), net.layout.size), net.dtype)
+        self.views = [net.layout.views(row) for row in self.grads]
+        mc = net.hidden if net.info.states == 2 else 0
+        self.next_h = aligned_zeros((net.layers, B, net.hidden), net.dtype)
+        self.next_c = aligned_zeros((net.layers, B, mc), net.dtype)
 
 
 class Layout:
@@ -94,7 +156,9 @@ class Network:
         if self.dtype not in (np.float32, np.float64):
             raise FastrnnError(f"dtype: expected float32 or float64, got {self.dtype}")
         self.cell, self.info = cell, CELLS[cell]
-        self.kernels = self.info.kernels()
+        self.cell_module = self.info.kernels()
+        self.kernels = ENTRIES[cell]
+        self._groups: dict = {}
         self.vocab_size, self.hidden, self.layers = vocab_size, hidden, layers
         self.layout = Layout(self.info, vocab_size, hidden, layers)
         n = self.layout.size
@@ -112,7 +176,7 @@ class Network:
         orientation, layer by layer (W_x then W_h), then W_y; biases from the cell. Resets the
         optimizer state and best snapshot."""
         rng = np.random.default_rng(seed)
-        mod, m = self.kernels, self.hidden
+        mod, m = self.cell_module, self.hidden
         named = self.named()
         for i in range(1, self.layers + 1):
             for w in ("W_x", "W_h"):
@@ -219,9 +283,12 @@ class Network:
                        hp.beta2, step, self.best, save_best)
 
     def train_block(self, ids: np.ndarray, run: Run, ws: Workspace, hp: Hyper,
-                    n_updates: int) -> int:
-        """n_updates updates along the stream schedule of ids (see fastrnn.streams and
-        network_kernels.train_block); returns how many were done (fewer: a non-finite loss)."""
+                    n_updates: int, threads: int = 1) -> int:
+        """n_updates updates along the stream schedule of ids (any integer array; see
+        fastrnn.streams and network_kernels.finish_update); returns how many were done (fewer:
+        a non-finite loss). threads > 1 runs the stream groups of each update on that many
+        threads (B >= 2; see the module docstring): the result does not depend on it. With
+        B >= 2 the kernels use scratch of their own, so ws's arrays are not written."""
         T, B = ws.X.shape
         self._check_ws(ws, hp)
         if run.h.shape[1] != B:
@@ -229,12 +296,60 @@ class Network:
         if n_updates > run.losses.size:
             raise FastrnnError(f"n_updates: expected <= {run.losses.size} (the run's capacity), "
                                f"got {n_updates}")
-        ids = np.ascontiguousarray(ids, np.int32)
+        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+            raise FastrnnError(f"threads: expected an integer >= 1, got {threads!r}")
+        ids = np.asarray(ids)
+        if not np.issubdtype(ids.dtype, np.integer):
+            raise FastrnnError(f"ids: expected an integer array, got {ids.dtype}")
+        # one int32 kernel signature whatever the corpus' dtype (uint8 usually)
+        ids = np.ascontiguousarray(ids.reshape(-1), np.int32)
         streams.check_schedule(ids.size, B, T)
         sched = Schedule(ids, streams.strip_length(ids.size, B),
                          streams.chunks_per_epoch(ids.size, B, T))
-        return int(self.kernels.train_block(self.params, self.grads, ws, hp, self.flat, sched,
-                                            run, n_updates))
+        if B == 1:
+            return int(self.kernels.train_block(self.params, self.grads, ws, hp, self.flat,
+                                                sched, run, n_updates))
+        key = (T, B, ws.M.shape[1] > 0)
+        if key not in self._groups:
+            self._groups[key] = _Groups(self, T, B, key[2])
+        groups = self._groups[key]
+        threads = min(int(threads), len(groups.spans))
+        if threads == 1:
+            return self._train_groups(groups, hp, sched, run, n_updates, None)
+        with engine_threads():
+            return self._train_groups(groups, hp, sched, run, n_updates, threads)
+
+    def _train_groups(self, groups: _Groups, hp: Hyper, sched: Schedule, run: Run,
+                      n_updates: int, threads: int | None) -> int:
+        """The updates of train_block for B >= 2: per update every group's stream_group (on
+        `threads` threads, the caller's one of them), then finish_update."""
+        kern = self.kernels
+        inv_b = 1.0 / run.h.shape[1]
+        spans = groups.spans
+
+        def work(indices):
+            return [kern.stream_group(self.params, groups.views[g], groups.ws[g], hp, sched, run,
+                                      spans[g][0], inv_b, groups.next_h, groups.next_c)
+                    for g in indices]
+
+        if threads is None:
+            shares = [range(len(spans))]
+        else:
+            shares = [range(t, len(spans), threads) for t in range(threads)]
+        pool = _pool(threads - 1) if threads else None
+        losses = [0.0] * len(spans)
+        for i in range(n_updates):
+            futures = [pool.submit(work, share) for share in shares[1:]] if pool else []
+            for share, result in zip(shares, [work(shares[0])] + [f.result() for f in futures]):
+                for g, loss in zip(share, result):
+                    losses[g] = loss
+            loss = 0.0
+            for part in losses:                       # group order: the same for any threads
+                loss += part
+            if not kern.finish_update(self.flat, groups.grads, hp, sched, run, groups.next_h,
+                                      groups.next_c, loss, int(groups.ws[0].X[0, 0]), i):
+                return i
+        return n_updates
 
     def best_model(self, run: Run) -> tuple:
         """(Params views of the best snapshot, best_h, best_c, best x0, best smooth loss)."""

@@ -1,7 +1,13 @@
-"""Compiled bodies of the network (cell x L layers + softmax output layer), generic in the cell.
+"""Compiled bodies of the network (cell x L layers + softmax output layer), and its entry points.
 
-Each function takes the cell's `forward` / `backward` (fastrnn.cells.<name>) as its first
-arguments; the cell modules wrap them in cached entry points (see fastrnn.jit for why).
+The bodies take the cell as their first argument, an integer constant (RNN, LSTM, GRU) that
+Numba sees as a literal: cell_forward / cell_backward resolve it at compile time to the
+cell's own cached forward / backward (fastrnn.cells.<name>), so each body is compiled once per
+cell and dtype and only for the cells in use, and nothing is inlined at Numba's IR level (see
+fastrnn.jit). The entry points at the end of this file fix the cell; fastrnn.network picks
+them through ENTRIES[cell name]. Keeping every body and entry in this one file means an edit
+here invalidates all of them (fastrnn.jit's source hash covers the files they call).
+
 The NamedTuples below are what kernels receive instead of dozens of arrays; fastrnn.network
 builds them (views into flat buffers, a preallocated workspace) and validates everything once.
 
@@ -22,6 +28,13 @@ Why the code looks the way it does:
   logits, and every weight gradient are single BLAS GEMMs over all T*B rows of the chunk.
 - Loss of a chunk = sum over steps, mean over streams: the output gradient is scaled by 1/B
   once, and everything below inherits it.
+- The streams of a chunk can be split into groups (stream_group / finish_update): each
+  group computes the loss and gradient of its streams into its own buffer, and
+  finish_update sums the groups' buffers in group order before the optimizer. fastrnn.network
+  runs the groups on threads; the sum does not depend on how many.
+- Softmax and loss never compute on denormals (~100x slower, and under flush-to-zero the
+  log of a denormal probability is -inf): the loss of a step is log-sum-exp, mx + log(sum)
+  - o_y, and probabilities below the dtype's smallest normal number become exactly 0.
 - Dropout masks come from a counter-based hash (splitmix64 of seed, update, layer, step,
   stream, unit) computed here, so they need no stored RNG state: resuming at update u
   redraws exactly the masks of update u. fastrnn.reference.network has the same hash in NumPy.
@@ -32,8 +45,13 @@ from typing import NamedTuple
 
 import numpy as np
 
+from numba import types
+from numba.extending import overload
+
 from . import optim
-from .jit import jit_generic, jit_inline
+from .cells import gru, lstm, rnn
+from .cells.common import gemm
+from .jit import OPTIONS, jit, jit_inline
 from .streams import fill_chunk
 from .vecmath import _vexp
 
@@ -118,6 +136,41 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 _U30, _U27, _U31, _U32, _U11 = (np.uint64(n) for n in (30, 27, 31, 32, 11))
 _TWO_M53 = 2.0 ** -53
 
+RNN, LSTM, GRU = 0, 1, 2
+_CELL_MODULES = (rnn, lstm, gru)
+
+
+def cell_forward(cell, W_h, b_hn, A, R, H, C, bits):
+    """The cell's forward over one layer (compiled code only; cell a literal RNN/LSTM/GRU)."""
+    raise NotImplementedError
+
+
+def cell_backward(cell, W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc, bits):
+    """The cell's backward over one layer (compiled code only; cell a literal)."""
+    raise NotImplementedError
+
+
+@overload(cell_forward, jit_options=OPTIONS, inline="always")
+def _cell_forward(cell, W_h, b_hn, A, R, H, C, bits):
+    if not isinstance(cell, types.IntegerLiteral):
+        return None                     # Numba tries the literal type too: only that one fits
+    fwd = _CELL_MODULES[cell.literal_value].forward
+
+    def impl(cell, W_h, b_hn, A, R, H, C, bits):
+        fwd(W_h, b_hn, A, R, H, C, bits)
+    return impl
+
+
+@overload(cell_backward, jit_options=OPTIONS, inline="always")
+def _cell_backward(cell, W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc, bits):
+    if not isinstance(cell, types.IntegerLiteral):
+        return None
+    bwd = _CELL_MODULES[cell.literal_value].backward
+
+    def impl(cell, W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc, bits):
+        bwd(W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc, bits)
+    return impl
+
 
 @jit_inline
 def _splitmix64(x):
@@ -127,11 +180,11 @@ def _splitmix64(x):
     return z ^ (z >> _U31)
 
 
-@jit_inline
-def _dropout_mask(seed, update, layer, p, M):
-    """M[t, s, j] = 1/(1-p) where unit j of stream s at step t is kept, else 0. Unit kept iff
-    its uniform, the top 53 bits of splitmix64(key(t) ^ (s*m + j)), is >= p, with
-    key(t) = splitmix64(splitmix64(splitmix64(seed) ^ update) ^ (layer << 32 | t))."""
+@jit
+def _dropout_mask(seed, update, layer, p, first, M):
+    """M[t, s, j] = 1/(1-p) where unit j of stream first + s at step t is kept, else 0. Unit
+    kept iff its uniform, the top 53 bits of splitmix64(key(t) ^ (stream*m + j)), is >= p,
+    with key(t) = splitmix64(splitmix64(splitmix64(seed) ^ update) ^ (layer << 32 | t))."""
     T, B, m = M.shape
     keep = M.dtype.type(1.0 / (1.0 - p))
     zero = M.dtype.type(0.0)
@@ -140,7 +193,7 @@ def _dropout_mask(seed, update, layer, p, M):
         kt = _splitmix64(k0 ^ ((np.uint64(layer) << _U32) | np.uint64(t)))
         for s in range(B):
             for j in range(m):
-                u = _splitmix64(kt ^ np.uint64(s * m + j))
+                u = _splitmix64(kt ^ np.uint64((first + s) * m + j))
                 M[t, s, j] = keep if np.float64(u >> _U11) * _TWO_M53 >= p else zero
 
 
@@ -150,110 +203,158 @@ def _rows(a):
     return a.reshape(a.shape[0] * a.shape[1], a.shape[2])
 
 
-@jit_generic
-def forward(cell_forward, P, ws, dropout, seed, update):
-    """Forward pass of all layers over the chunk ws.X from ws.H[:, 0] (and ws.C[:, 0]); leaves
-    the logits in ws.P. Dropout (training only) when dropout > 0."""
-    L = P.W_h.shape[0]
+# Copies and fills as loops: Numba's array assignment checks shapes with an error message
+# whose string formatting costs seconds of cold compile, and loops are faster anyway.
+@jit_inline
+def _copy2(src, dst):
+    """dst[...] = src for 2-D arrays of one shape."""
+    for i in range(dst.shape[0]):
+        for j in range(dst.shape[1]):
+            dst[i, j] = src[i, j]
+
+
+@jit_inline
+def _fill(dst, value):
+    """dst[...] = value for a C-contiguous array."""
+    f = dst.reshape(-1)
+    for i in range(f.size):
+        f[i] = value
+
+
+@jit_inline
+def _input_projection(P, ws, layer, drop):
+    """ws.A[layer] = the layer's input times W_x, plus b: a gather of W_x1's rows for layer 1
+    (one-hot input), one GEMM over all T*B rows above it."""
     T, B = ws.X.shape
     G = P.W_h.shape[2]
-    K = P.W_y.shape[1]
-    drop = dropout > 0.0
-    for layer in range(L):
-        A = ws.A[layer]
-        b = P.b[layer]
-        if layer == 0:
-            for t in range(T):
-                for s in range(B):
-                    row, a = P.W_x1[ws.X[t, s]], A[t, s]
-                    for j in range(G):
-                        a[j] = row[j] + b[j]
-        else:
-            inp = ws.D[layer - 1] if drop else ws.H[layer - 1, 1:]
-            Af = _rows(A)
-            np.dot(_rows(inp), P.W_xs[layer - 1], Af)
-            for r in range(Af.shape[0]):
+    A = ws.A[layer]
+    b = P.b[layer]
+    if layer == 0:
+        for t in range(T):
+            for s in range(B):
+                row, a = P.W_x1[ws.X[t, s]], A[t, s]
                 for j in range(G):
-                    Af[r, j] += b[j]
-        cell_forward(P.W_h[layer], P.b_hn[layer], A, ws.R[layer], ws.H[layer], ws.C[layer], ws.bits)
-        if drop:
-            _dropout_mask(seed, update, layer, dropout, ws.M[layer])
-            Hf, Mf, Df = ws.H[layer, 1:].reshape(-1), ws.M[layer].reshape(-1), ws.D[layer].reshape(-1)
-            for i in range(Df.size):
-                Df[i] = Hf[i] * Mf[i]
+                    a[j] = row[j] + b[j]
+    else:
+        inp = ws.D[layer - 1] if drop else ws.H[layer - 1, 1:]
+        Af = _rows(A)
+        gemm(_rows(inp), P.W_xs[layer - 1], Af)
+        for r in range(Af.shape[0]):
+            for j in range(G):
+                Af[r, j] += b[j]
+
+
+@jit_inline
+def _apply_dropout(seed, update, layer, p, first, ws):
+    """Draw layer's masks for streams first.. of the workspace and ws.D[layer] = H * M."""
+    _dropout_mask(seed, update, layer, p, first, ws.M[layer])
+    Hf, Mf, Df = ws.H[layer, 1:].reshape(-1), ws.M[layer].reshape(-1), ws.D[layer].reshape(-1)
+    for i in range(Df.size):
+        Df[i] = Hf[i] * Mf[i]
+
+
+@jit_inline
+def _logits(P, ws, drop):
+    """ws.P = top layer's output @ W_y + b_y over all T*B rows."""
+    L = P.W_h.shape[0]
+    K = P.W_y.shape[1]
     top = ws.D[L - 1] if drop else ws.H[L - 1, 1:]
     logits = _rows(ws.P)
-    np.dot(_rows(top), P.W_y, logits)
+    gemm(_rows(top), P.W_y, logits)
     for r in range(logits.shape[0]):
         for k in range(K):
             logits[r, k] += P.b_y[k]
 
 
-@jit_inline
-def _softmax_loss(ws):
-    """Softmax of every logit row in ws.P; returns sum -log p[y] / B and leaves ws.P holding
-    the output gradient (p - onehot(y)) / B."""
-    T, B = ws.X.shape
-    K = ws.P.shape[2]
-    inv_b = ws.P.dtype.type(1.0 / B)
+@jit
+def _forward(cell, P, ws, dropout, seed, update, first):
+    """Forward pass of all layers over the chunk ws.X from ws.H[:, 0] (and ws.C[:, 0]); leaves
+    the logits in ws.P. Dropout (training only) when dropout > 0; the workspace holds streams
+    first.. of the chunk (the masks depend on the stream's number)."""
+    L = P.W_h.shape[0]
+    drop = dropout > 0.0
+    for layer in range(L):
+        _input_projection(P, ws, layer, drop)
+        cell_forward(cell, P.W_h[layer], P.b_hn[layer], ws.A[layer], ws.R[layer], ws.H[layer],
+                     ws.C[layer], ws.bits)
+        if drop:
+            _apply_dropout(seed, update, layer, dropout, first, ws)
+    _logits(P, ws, drop)
+
+
+@jit
+def _softmax_loss(P, Y, inv_b, bits):
+    """Softmax of every logit row of P (T, B, K) in place; returns sum over rows of
+    -log p[y] times inv_b, and leaves P holding the output gradient (p - onehot(y)) inv_b.
+
+    Denormal-proof: the loss of a row is log(sum exp(o - mx)) - (o_y - mx), never -log(p),
+    and every exp and gradient value below the dtype's smallest normal number is set to
+    exactly 0 by a select (it vectorises), so no later product computes on a denormal."""
+    T, B, K = P.shape
+    one = P.dtype.type(1.0)
+    zero = P.dtype.type(0.0)
+    # smallest normal number of the dtype (1e-300 is 0 in float32: a compile-time constant)
+    tiny = P.dtype.type(2.2250738585072014e-308 if P.dtype.type(1e-300) != 0
+                        else 1.1754943508222875e-38)
     loss = 0.0
     for t in range(T):
         for s in range(B):
-            row = ws.P[t, s]
+            row = P[t, s]
+            y = Y[t, s]
             mx = row[0]
             for k in range(K):
                 mx = max(mx, row[k])
             for k in range(K):
                 row[k] -= mx
-            _vexp(row, ws.bits[:K])
-            tot = row[0] - row[0]
+            oy = row[y]
+            _vexp(row, bits[:K])
+            tot = zero
             for k in range(K):
-                tot += row[k]
-            scale = inv_b / tot
-            y = ws.Y[t, s]
-            loss -= np.log(row[y] / tot)
+                v = row[k]
+                v = v if v >= tiny else zero
+                row[k] = v
+                tot += v
+            loss += np.log(np.float64(tot)) - np.float64(oy)
+            scale = inv_b * (one / tot)
             for k in range(K):
-                row[k] *= scale
+                v = row[k] * scale
+                row[k] = v if v >= tiny else zero
             row[y] -= inv_b
-    return loss / B
+    return loss * inv_b
 
 
-@jit_generic
-def loss_and_grads(cell_forward, cell_backward, P, G, ws, hp, update, train):
-    """Loss of the chunk (ws.X, ws.Y) from the states in ws.H[:, 0], ws.C[:, 0], and its
-    gradient w.r.t. every parameter, written into G. Dropout only when train."""
+@jit_inline
+def _backward(cell, P, G, ws, drop):
+    """Gradients of every parameter into G, from the output gradient in ws.P (after the forward
+    pass of the same workspace)."""
     L = P.W_h.shape[0]
     T, B = ws.X.shape
     TB = T * B
-    dropout = hp.dropout if train else 0.0
-    drop = dropout > 0.0
-    forward(cell_forward, P, ws, dropout, hp.seed, update)
-    loss = _softmax_loss(ws)
     dP = _rows(ws.P)
     top = ws.D[L - 1] if drop else ws.H[L - 1, 1:]
-    np.dot(_rows(top).T, dP, G.W_y)
-    G.b_y[:] = 0.0
+    gemm(_rows(top).T, dP, G.W_y)
+    _fill(G.b_y, 0.0)
     for r in range(dP.shape[0]):
         for k in range(dP.shape[1]):
             G.b_y[k] += dP[r, k]
     dH = _rows(ws.dH)
-    np.dot(dP, P.W_y.T, dH)
+    gemm(dP, P.W_y.T, dH)
     for layer in range(L - 1, -1, -1):
         if drop:
             Mf, dHf = ws.M[layer].reshape(-1), ws.dH.reshape(-1)
             for i in range(dHf.size):
                 dHf[i] *= Mf[i]
-        cell_backward(P.W_h[layer], P.b_hn[layer], ws.A[layer], ws.R[layer], ws.H[layer],
+        cell_backward(cell, P.W_h[layer], P.b_hn[layer], ws.A[layer], ws.R[layer], ws.H[layer],
                       ws.C[layer], ws.dH, ws.dA, ws.dR, G.W_h[layer], G.b_hn[layer], ws.dh,
                       ws.dc, ws.bits)
         dA = _rows(ws.dA)
         db = G.b[layer]
-        db[:] = 0.0
+        _fill(db, 0.0)
         for r in range(TB):
             for j in range(dA.shape[1]):
                 db[j] += dA[r, j]
         if layer == 0:
-            G.W_x1[:] = 0.0
+            _fill(G.W_x1, 0.0)
             for t in range(T):
                 for s in range(B):
                     row, da = G.W_x1[ws.X[t, s]], ws.dA[t, s]
@@ -261,64 +362,120 @@ def loss_and_grads(cell_forward, cell_backward, P, G, ws, hp, update, train):
                         row[j] += da[j]
         else:
             inp = ws.D[layer - 1] if drop else ws.H[layer - 1, 1:]
-            np.dot(_rows(inp).T, dA, G.W_xs[layer - 1])
-            np.dot(dA, P.W_xs[layer - 1].T, dH)
+            gemm(_rows(inp).T, dA, G.W_xs[layer - 1])
+            gemm(dA, P.W_xs[layer - 1].T, dH)
+
+
+@jit
+def _chunk_grads(cell, P, G, ws, hp, update, train, first, inv_b):
+    """Loss of the chunk (ws.X, ws.Y) from the states in ws.H[:, 0], ws.C[:, 0], times inv_b
+    (1 / all streams of the chunk), and its gradient w.r.t. every parameter, written into G.
+    The workspace holds streams first.. of the chunk. Dropout only when train."""
+    dropout = hp.dropout if train else 0.0
+    _forward(cell, P, ws, dropout, hp.seed, update, first)
+    loss = _softmax_loss(ws.P, ws.Y, ws.P.dtype.type(inv_b), ws.bits)
+    _backward(cell, P, G, ws, dropout > 0.0)
     return loss
 
 
-@jit_generic
-def train_block(cell_forward, cell_backward, P, G, ws, hp, flat, sched, run, n_updates):
-    """n_updates training updates, chunk after chunk of the stream schedule.
-
-    Per update: chunk run.istate[CHUNK] of every stream (all states zeroed at an epoch's first
-    chunk), loss and gradients, smooth loss 0.999 s + 0.001 L (started at update 0's loss),
-    then clip + the optimizer over the flat buffers. When the smooth loss reaches a new
-    minimum, the pre-update parameters go to flat.best (in the optimizer's pass), and stream
-    0's starting state and first character to run.best_h / best_c / istate[BEST_X0].
-    Returns the number of updates done: fewer than n_updates when a loss is not finite (it
-    stops before that update; the caller reports divergence)."""
+@jit_inline
+def _stream_group(cell, P, G, ws, hp, sched, run, first, inv_b, next_h, next_c):
+    """Loss and gradient (into G) of streams first.. first+B-1 of the current update's chunk,
+    B = the workspace's streams. Reads run (the chunk number, the states), writes only G, ws
+    and its own streams of next_h / next_c (the final states): groups can run concurrently.
+    finish_update then applies the update."""
     L = P.W_h.shape[0]
-    T = ws.X.shape[0]
-    ist, fst = run.istate, run.fstate
+    T, B = ws.X.shape
+    ist = run.istate
+    k = ist[CHUNK]
+    if k >= sched.chunks_per_epoch:
+        k = 0
+    fill_chunk(sched.ids, sched.strip, k, ws.X, ws.Y, first)
     has_c = run.c.shape[2] > 0
-    for i in range(n_updates):
-        if ist[CHUNK] >= sched.chunks_per_epoch:
-            ist[CHUNK] = 0
-            ist[EPOCH] += 1
-        k = ist[CHUNK]
+    for layer in range(L):
         if k == 0:
-            run.h[...] = 0.0
-            run.c[...] = 0.0
-        fill_chunk(sched.ids, sched.strip, k, ws.X, ws.Y)
-        for layer in range(L):
-            ws.H[layer, 0] = run.h[layer]
+            _fill(ws.H[layer, 0], 0.0)
+            _fill(ws.C[layer, 0], 0.0)
+        else:
+            _copy2(run.h[layer, first:first + B], ws.H[layer, 0])
             if has_c:
-                ws.C[layer, 0] = run.c[layer]
-        u = ist[UPDATE]
-        loss = loss_and_grads(cell_forward, cell_backward, P, G, ws, hp, u, True)
-        if not np.isfinite(loss):
+                _copy2(run.c[layer, first:first + B], ws.C[layer, 0])
+    loss = _chunk_grads(cell, P, G, ws, hp, ist[UPDATE], True, first, inv_b)
+    for layer in range(L):
+        _copy2(ws.H[layer, T], next_h[layer, first:first + B])
+        if has_c:
+            _copy2(ws.C[layer, T], next_c[layer, first:first + B])
+    return loss
+
+
+@jit
+def finish_update(flat, grads, hp, sched, run, next_h, next_c, loss, x0, i):
+    """The rest of an update after its stream groups (losses summed into loss): advance the
+    schedule (wrap the epoch; zero the states at its first chunk), stop if the loss is not
+    finite (returns False, nothing updated), record loss and smooth loss (0.999 s + 0.001 L,
+    started at update 0's loss) at run.losses[i], sum the groups' gradients grads (n, N) into
+    flat.grad in group order (grads may be flat.grad itself as (1, N)), keep the best model
+    when the smooth loss reaches a new minimum (the pre-update parameters, in the optimizer's
+    pass; stream 0's starting state and first character x0), clip + optimizer, carry the
+    states."""
+    ist, fst = run.istate, run.fstate
+    if ist[CHUNK] >= sched.chunks_per_epoch:
+        ist[CHUNK] = 0
+        ist[EPOCH] += 1
+    k = ist[CHUNK]
+    if k == 0:
+        _fill(run.h, 0.0)
+        _fill(run.c, 0.0)
+    if not np.isfinite(loss):
+        return False
+    u = ist[UPDATE]
+    smooth = loss if u == 0 else 0.999 * fst[SMOOTH] + 0.001 * loss
+    fst[SMOOTH] = smooth
+    run.losses[i] = loss
+    run.smooths[i] = smooth
+    save = smooth < fst[BEST_SMOOTH]
+    L = run.h.shape[0]
+    if save:
+        fst[BEST_SMOOTH] = smooth
+        ist[BEST_UPDATE] = u
+        ist[BEST_X0] = x0
+        for layer in range(L):
+            for j in range(run.h.shape[2]):
+                run.best_h[layer, j] = run.h[layer, 0, j]
+            for j in range(run.c.shape[2]):
+                run.best_c[layer, j] = run.c[layer, 0, j]
+    g = flat.grad
+    if grads.shape[0] > 1:
+        first = grads[0]
+        for j in range(g.size):
+            g[j] = first[j]
+        for n in range(1, grads.shape[0]):
+            other = grads[n]
+            for j in range(g.size):
+                g[j] += other[j]
+    optim.update(hp.optimizer, flat.theta, g, flat.moments, hp, u + 1, flat.best, save)
+    for layer in range(L):
+        _copy2(next_h[layer], run.h[layer])
+        _copy2(next_c[layer], run.c[layer])
+    ist[CHUNK] = k + 1
+    ist[UPDATE] = u + 1
+    return True
+
+
+@jit_inline
+def _train_block(cell, P, G, ws, hp, flat, sched, run, n_updates):
+    """n_updates training updates of all streams as one group, chunk after chunk of the stream
+    schedule (see _stream_group and finish_update). Returns the number of updates done: fewer
+    than n_updates when a loss is not finite (it stops before that update; the caller reports
+    divergence)."""
+    B = ws.X.shape[1]
+    next_h = np.empty_like(run.h)
+    next_c = np.empty_like(run.c)
+    grads = flat.grad.reshape(1, flat.grad.size)
+    for i in range(n_updates):
+        loss = _stream_group(cell, P, G, ws, hp, sched, run, 0, 1.0 / B, next_h, next_c)
+        if not finish_update(flat, grads, hp, sched, run, next_h, next_c, loss, ws.X[0, 0], i):
             return i
-        smooth = loss if u == 0 else 0.999 * fst[SMOOTH] + 0.001 * loss
-        fst[SMOOTH] = smooth
-        run.losses[i] = loss
-        run.smooths[i] = smooth
-        save = smooth < fst[BEST_SMOOTH]
-        if save:
-            fst[BEST_SMOOTH] = smooth
-            ist[BEST_UPDATE] = u
-            ist[BEST_X0] = ws.X[0, 0]
-            for layer in range(L):
-                run.best_h[layer] = run.h[layer, 0]
-                if has_c:
-                    run.best_c[layer] = run.c[layer, 0]
-        optim.update(hp.optimizer, flat.theta, flat.grad, flat.moments, hp, u + 1, flat.best,
-                     save)
-        for layer in range(L):
-            run.h[layer] = ws.H[layer, T]
-            if has_c:
-                run.c[layer] = ws.C[layer, T]
-        ist[CHUNK] = k + 1
-        ist[UPDATE] = u + 1
     return n_updates
 
 
@@ -327,84 +484,89 @@ def _carry_state(ws):
     """After a one-step forward: the new state becomes the next step's starting state."""
     L = ws.H.shape[0]
     for layer in range(L):
-        ws.H[layer, 0] = ws.H[layer, 1]
-        if ws.C.shape[3] > 0:
-            ws.C[layer, 0] = ws.C[layer, 1]
+        _copy2(ws.H[layer, 1], ws.H[layer, 0])
+        _copy2(ws.C[layer, 1], ws.C[layer, 0])
 
 
-@jit_generic
-def sample(cell_forward, P, ws, x0, temperature, top_p, uniforms, out):
+@jit
+def _draw(p, temperature, top_p, r):
+    """One id from the logits p (K,) (overwritten): argmax at temperature 0, else the inverse
+    CDF at the uniform r of softmax(p / temperature), restricted when top_p < 1 to the smallest
+    most-likely set of mass >= top_p."""
+    K = p.size
+    best = 0
+    for k in range(K):
+        if p[k] > p[best]:
+            best = k
+    if temperature == 0.0:
+        return best
+    mx = p[best]
+    tot = 0.0
+    for k in range(K):
+        p[k] = np.exp((p[k] - mx) / temperature)
+        tot += p[k]
+    for k in range(K):
+        p[k] /= tot
+    x = K - 1
+    if top_p < 1.0:
+        order = np.argsort(-p)
+        mass = 0.0
+        keep = K
+        for i in range(K):
+            mass += p[order[i]]
+            if mass >= top_p:
+                keep = i + 1
+                break
+        r *= mass                       # draw inside the kept mass
+        x = order[keep - 1]
+        acc = 0.0
+        for i in range(keep):
+            acc += p[order[i]]
+            if r < acc:
+                x = order[i]
+                break
+    else:
+        acc = 0.0
+        for k in range(K):
+            acc += p[k]
+            if r < acc:
+                x = k
+                break
+    return x
+
+
+@jit
+def _sample(cell, P, ws, x0, temperature, top_p, uniforms, out):
     """Draw len(out) characters from the state in ws.H[:, 0] / ws.C[:, 0] (a T = B = 1
     workspace; the state is advanced in place), feeding x0 first. Each id is drawn from
     softmax(logits / temperature) by the inverse CDF at uniforms[i] (the caller's RNG decides);
     temperature 0 is argmax; top_p < 1 keeps the smallest most-likely set of mass >= top_p."""
-    K = P.W_y.shape[1]
     x = x0
-    p = ws.P[0, 0]
     for step in range(out.size):
         ws.X[0, 0] = x
-        forward(cell_forward, P, ws, 0.0, np.uint64(0), 0)
+        _forward(cell, P, ws, 0.0, np.uint64(0), 0, 0)
         _carry_state(ws)
-        best = 0
-        for k in range(K):
-            if p[k] > p[best]:
-                best = k
-        if temperature == 0.0:
-            x = best
-        else:
-            mx = p[best]
-            tot = 0.0
-            for k in range(K):
-                p[k] = np.exp((p[k] - mx) / temperature)
-                tot += p[k]
-            for k in range(K):
-                p[k] /= tot
-            r = uniforms[step]
-            x = K - 1
-            if top_p < 1.0:
-                order = np.argsort(-p)
-                mass = 0.0
-                keep = K
-                for i in range(K):
-                    mass += p[order[i]]
-                    if mass >= top_p:
-                        keep = i + 1
-                        break
-                r *= mass                       # draw inside the kept mass
-                x = order[keep - 1]
-                acc = 0.0
-                for i in range(keep):
-                    acc += p[order[i]]
-                    if r < acc:
-                        x = order[i]
-                        break
-            else:
-                acc = 0.0
-                for k in range(K):
-                    acc += p[k]
-                    if r < acc:
-                        x = k
-                        break
+        x = _draw(ws.P[0, 0], temperature, top_p, uniforms[step])
         out[step] = x
 
 
-@jit_generic
-def sequence_loss(cell_forward, P, ws, ids, resets, counts):
+@jit
+def _sequence_loss(cell, P, ws, ids, resets, counts):
     """Sum of -log p(ids[t+1] | ids[..t]) over a text, forward only, one step at a time (a T =
     B = 1 workspace). The state starts at 0 and is reset where resets[t+1] (a document starts
     at t+1: nothing predicts it). counts[0] += the number of predictions."""
     K = P.W_y.shape[1]
-    ws.H[...] = 0.0
-    ws.C[...] = 0.0
+    _fill(ws.H, 0.0)
+    _fill(ws.C, 0.0)
     p = ws.P[0, 0]
     total = 0.0
     for t in range(ids.size - 1):
         if resets[t + 1]:
-            ws.H[...] = 0.0
-            ws.C[...] = 0.0
+            _fill(ws.H, 0.0)
+            _fill(ws.C, 0.0)
             continue
         ws.X[0, 0] = ids[t]
-        forward(cell_forward, P, ws, 0.0, np.uint64(0), 0)
+        _forward(cell, P, ws, 0.0, np.uint64(0), 0, 0)
         _carry_state(ws)
         mx = p[0]
         for k in range(K):
@@ -415,3 +577,99 @@ def sequence_loss(cell_forward, P, ws, ids, resets, counts):
         total += mx + np.log(tot) - p[ids[t + 1]]
         counts[0] += 1
     return total
+
+
+# ---- entry points, one set per cell: the only difference is the literal cell ----------------
+@jit
+def rnn_loss_and_grads(P, G, ws, hp, update, train):
+    return _chunk_grads(RNN, P, G, ws, hp, update, train, 0, 1.0 / ws.X.shape[1])
+
+
+@jit
+def rnn_train_block(P, G, ws, hp, flat, sched, run, n_updates):
+    return _train_block(RNN, P, G, ws, hp, flat, sched, run, n_updates)
+
+
+@jit
+def rnn_stream_group(P, G, ws, hp, sched, run, first, inv_b, next_h, next_c):
+    return _stream_group(RNN, P, G, ws, hp, sched, run, first, inv_b, next_h, next_c)
+
+
+@jit
+def rnn_sample(P, ws, x0, temperature, top_p, uniforms, out):
+    _sample(RNN, P, ws, x0, temperature, top_p, uniforms, out)
+
+
+@jit
+def rnn_sequence_loss(P, ws, ids, resets, counts):
+    return _sequence_loss(RNN, P, ws, ids, resets, counts)
+
+
+@jit
+def lstm_loss_and_grads(P, G, ws, hp, update, train):
+    return _chunk_grads(LSTM, P, G, ws, hp, update, train, 0, 1.0 / ws.X.shape[1])
+
+
+@jit
+def lstm_train_block(P, G, ws, hp, flat, sched, run, n_updates):
+    return _train_block(LSTM, P, G, ws, hp, flat, sched, run, n_updates)
+
+
+@jit
+def lstm_stream_group(P, G, ws, hp, sched, run, first, inv_b, next_h, next_c):
+    return _stream_group(LSTM, P, G, ws, hp, sched, run, first, inv_b, next_h, next_c)
+
+
+@jit
+def lstm_sample(P, ws, x0, temperature, top_p, uniforms, out):
+    _sample(LSTM, P, ws, x0, temperature, top_p, uniforms, out)
+
+
+@jit
+def lstm_sequence_loss(P, ws, ids, resets, counts):
+    return _sequence_loss(LSTM, P, ws, ids, resets, counts)
+
+
+@jit
+def gru_loss_and_grads(P, G, ws, hp, update, train):
+    return _chunk_grads(GRU, P, G, ws, hp, update, train, 0, 1.0 / ws.X.shape[1])
+
+
+@jit
+def gru_train_block(P, G, ws, hp, flat, sched, run, n_updates):
+    return _train_block(GRU, P, G, ws, hp, flat, sched, run, n_updates)
+
+
+@jit
+def gru_stream_group(P, G, ws, hp, sched, run, first, inv_b, next_h, next_c):
+    return _stream_group(GRU, P, G, ws, hp, sched, run, first, inv_b, next_h, next_c)
+
+
+@jit
+def gru_sample(P, ws, x0, temperature, top_p, uniforms, out):
+    _sample(GRU, P, ws, x0, temperature, top_p, uniforms, out)
+
+
+@jit
+def gru_sequence_loss(P, ws, ids, resets, counts):
+    return _sequence_loss(GRU, P, ws, ids, resets, counts)
+
+
+class Entries(NamedTuple):
+    """The compiled entry points of one cell (fastrnn.network's Network.kernels)."""
+    loss_and_grads: object
+    train_block: object
+    stream_group: object
+    sample: object
+    sequence_loss: object
+    finish_update: object
+
+
+ENTRIES = {
+    "rnn": Entries(rnn_loss_and_grads, rnn_train_block, rnn_stream_group, rnn_sample,
+                   rnn_sequence_loss, finish_update),
+    "lstm": Entries(lstm_loss_and_grads, lstm_train_block, lstm_stream_group, lstm_sample,
+                    lstm_sequence_loss, finish_update),
+    "gru": Entries(gru_loss_and_grads, gru_train_block, gru_stream_group, gru_sample,
+                   gru_sequence_loss, finish_update),
+}

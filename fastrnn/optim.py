@@ -72,7 +72,7 @@ def adam(theta, grad, moments, eta, clip, eps, beta1, beta2, step, best, save):
         theta[i] -= step_size * (M[i] / (np.sqrt(V[i]) / correction2_sqrt + eps))
 
 
-@jit_inline
+@jit
 def update(kind, theta, grad, moments, hp, step, best, save):
     """Dispatch on kind (ADAGRAD, RMSPROP, ADAM); hp has eta, clip, eps, alpha, beta1, beta2."""
     if kind == ADAGRAD:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import FastrnnError
-from .jit import jit_inline
+from .jit import jit
 
 
 def strip_length(n_chars: int, streams: int) -> int:
@@ -45,16 +45,17 @@ def chunk(ids: np.ndarray, streams: int, seq_length: int, k: int) -> tuple[np.nd
     """(X, Y), each (seq_length, streams) int32: inputs and targets of chunk k."""
     X = np.empty((seq_length, streams), np.int32)
     Y = np.empty((seq_length, streams), np.int32)
-    fill_chunk(ids, strip_length(ids.size, streams), k, X, Y)
+    fill_chunk(ids, strip_length(ids.size, streams), k, X, Y, 0)
     return X, Y
 
 
-@jit_inline
-def fill_chunk(ids, strip, k, X, Y):
-    """X[t, s] = ids[s*strip + k*T + t], Y[t, s] = the next character (T, B = X.shape)."""
+@jit
+def fill_chunk(ids, strip, k, X, Y, first):
+    """X[t, s] = ids[(first+s)*strip + k*T + t], Y[t, s] = the next character (T, B =
+    X.shape): chunk k of streams first..first+B-1."""
     T, B = X.shape
     for s in range(B):
-        start = s * strip + k * T
+        start = (first + s) * strip + k * T
         for t in range(T):
             X[t, s] = ids[start + t]
             Y[t, s] = ids[start + t + 1]

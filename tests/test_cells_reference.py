@@ -199,16 +199,20 @@ def test_sampling_limits_agree_and_follow_the_forward_pass(cell):
 
 def test_a_second_process_loads_the_kernels_from_the_cache():
     """cache=True keeps working with NamedTuple arguments: once compiled (this process), a
-    fresh interpreter runs a training block without compiling (cache hits, a few seconds)."""
+    fresh interpreter runs training blocks of one stream (train_block) and of stream groups
+    (stream_group, finish_update) without compiling (cache hits, a few seconds)."""
     code = ("import numpy as np, time; t = time.time()\n"
             "from fastrnn.network import Network\n"
             "net = Network('lstm', 6, 4, 2); net.init(0)\n"
             "ids = np.arange(100, dtype=np.int32) % 6\n"
-            "net.train_block(ids, net.new_run(2, 3), net.workspace(5, 2), net.hyper('adam'), 3)\n"
-            "print(len(net.kernels.train_block.stats.cache_hits), time.time() - t)\n")
+            "for B in (1, 2):\n"
+            "    net.train_block(ids, net.new_run(B, 3), net.workspace(5, B), net.hyper('adam'), 3)\n"
+            "k = net.kernels\n"
+            "hits = [len(f.stats.cache_hits) for f in (k.train_block, k.stream_group, k.finish_update)]\n"
+            "print(sum(hits), time.time() - t)\n")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)  # warm the cache
     start = time.time()
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     hits, seconds = out.stdout.split()
-    assert int(hits) == 1, out.stderr
+    assert int(hits) == 3, out.stderr
     assert float(seconds) < 10 and time.time() - start < 20

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import network_kernels as net
-from ..jit import jit, jit_inline
+from ..jit import jit
 from ..vecmath import _vtanh
+from .common import gemm, recurrent, recurrent_t
 
 GATES = 3
 STATES = 1
@@ -35,7 +35,7 @@ def init_bias(b: np.ndarray, b_hn: np.ndarray, hidden: int) -> None:
     b_hn[...] = 0.0
 
 
-@jit_inline
+@jit
 def forward(W_h, b_hn, A, R, H, C, bits):
     """Run the layer over T steps from H[0]; fills H[1..T], A, R (C is unused)."""
     T, B, G = A.shape
@@ -44,7 +44,7 @@ def forward(W_h, b_hn, A, R, H, C, bits):
     one = A.dtype.type(1.0)
     for t in range(T):
         at, rt = A[t], R[t]
-        np.dot(H[t], W_h, rt)                       # (B, m) @ (m, 3m)
+        recurrent(H[t], W_h, rt)                       # (B, m) @ (m, 3m)
         h_prev, h_new = H[t], H[t + 1]
         for s in range(B):
             a, r = at[s], rt[s]
@@ -65,7 +65,7 @@ def forward(W_h, b_hn, A, R, H, C, bits):
                 h_new[s, j] = (one - z) * n + z * h_prev[s, j]
 
 
-@jit_inline
+@jit
 def backward(W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc, bits):
     """Backpropagate dH[t] (gradient w.r.t. H[t+1] from above) through the layer.
 
@@ -101,30 +101,10 @@ def backward(W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc, bits):
                 dr[m + j] = dzj
                 dh[s, j] = dhj * z                  # the direct path; W_h's term is added below
         if t > 0:
-            np.dot(drt, W_h.T, dc)                  # dc: scratch for the (B, m) product
+            recurrent_t(drt, W_h, dc)                  # dc: scratch for the (B, m) product
             for s in range(B):
                 for j in range(m):
                     dh[s, j] += dc[s, j]
     T_B = T * B
-    np.dot(H[:T].reshape(T_B, m).T, dR.reshape(T_B, G), dW_h)
+    gemm(H[:T].reshape(T_B, m).T, dR.reshape(T_B, G), dW_h)
 
-
-# Compiled entry points: the network bodies specialised to this cell (see fastrnn.jit).
-@jit
-def loss_and_grads(P, G, ws, hp, update, train):
-    return net.loss_and_grads(forward, backward, P, G, ws, hp, update, train)
-
-
-@jit
-def train_block(P, G, ws, hp, flat, sched, run, n_updates):
-    return net.train_block(forward, backward, P, G, ws, hp, flat, sched, run, n_updates)
-
-
-@jit
-def sample(P, ws, x0, temperature, top_p, uniforms, out):
-    net.sample(forward, P, ws, x0, temperature, top_p, uniforms, out)
-
-
-@jit
-def sequence_loss(P, ws, ids, resets, counts):
-    return net.sequence_loss(forward, P, ws, ids, resets, counts)

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import network_kernels as net
-from ..jit import jit, jit_inline
+from ..jit import jit
 from ..vecmath import _vtanh
+from .common import gemm, recurrent, recurrent_t
 
 GATES = 4
 STATES = 2          # h and c
@@ -39,7 +39,7 @@ def init_bias(b: np.ndarray, b_hn: np.ndarray, hidden: int) -> None:
     b[hidden:2 * hidden] = 1.0
 
 
-@jit_inline
+@jit
 def forward(W_h, b_hn, A, R, H, C, bits):
     """Run the layer over T steps from H[0], C[0]; fills H[1..T], C[1..T], A, R."""
     T, B, G = A.shape
@@ -47,7 +47,7 @@ def forward(W_h, b_hn, A, R, H, C, bits):
     half = A.dtype.type(0.5)
     for t in range(T):
         at, rt = A[t], R[t]
-        np.dot(H[t], W_h, rt)                       # (B, m) @ (m, 4m): the recurrent term
+        recurrent(H[t], W_h, rt)                       # (B, m) @ (m, 4m): the recurrent term
         for s in range(B):
             a, r = at[s], rt[s]
             for j in range(m):                      # i, f: halved for σ via tanh
@@ -78,7 +78,7 @@ def forward(W_h, b_hn, A, R, H, C, bits):
                 h_new[s, j] = a[3 * m + j] * tanh_c[s * m + j]
 
 
-@jit_inline
+@jit
 def backward(W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc, bits):
     """Backpropagate dH[t] (the loss gradient w.r.t. H[t+1] from above) through the layer.
 
@@ -108,28 +108,7 @@ def backward(W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc, bits):
                 da[2 * m + j] = dcj * i * (one - g * g)
                 da[3 * m + j] = dhj * tc * o * (one - o)
         if t > 0:
-            np.dot(dat, W_h.T, dh)                  # (B, 4m) @ (4m, m)
+            recurrent_t(dat, W_h, dh)                  # (B, 4m) @ (4m, m)
     T_B = T * B
-    np.dot(H[:T].reshape(T_B, m).T, dA.reshape(T_B, G), dW_h)
+    gemm(H[:T].reshape(T_B, m).T, dA.reshape(T_B, G), dW_h)
 
-
-# Compiled entry points: the network bodies specialised to this cell. They must be defined
-# here, at module level, for cache=True to work (see fastrnn.jit).
-@jit
-def loss_and_grads(P, G, ws, hp, update, train):
-    return net.loss_and_grads(forward, backward, P, G, ws, hp, update, train)
-
-
-@jit
-def train_block(P, G, ws, hp, flat, sched, run, n_updates):
-    return net.train_block(forward, backward, P, G, ws, hp, flat, sched, run, n_updates)
-
-
-@jit
-def sample(P, ws, x0, temperature, top_p, uniforms, out):
-    net.sample(forward, P, ws, x0, temperature, top_p, uniforms, out)
-
-
-@jit
-def sequence_loss(P, ws, ids, resets, counts):
-    return net.sequence_loss(forward, P, ws, ids, resets, counts)

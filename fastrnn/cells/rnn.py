@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import network_kernels as net
-from ..jit import jit, jit_inline
+from ..jit import jit
 from ..vecmath import _vtanh
+from .common import gemm, recurrent, recurrent_t
 
 GATES = 1
 STATES = 1
@@ -31,20 +31,20 @@ def init_bias(b: np.ndarray, b_hn: np.ndarray, hidden: int) -> None:
     b[...] = 0.0
 
 
-@jit_inline
+@jit
 def forward(W_h, b_hn, A, R, H, C, bits):
     """Run the layer over T steps from H[0]; fills H[1..T] and A."""
     T, B, m = A.shape
     for t in range(T):
         at, rt = A[t], R[t]
-        np.dot(H[t], W_h, rt)
+        recurrent(H[t], W_h, rt)
         fa, fr = at.reshape(-1), rt.reshape(-1)
         for i in range(fa.size):
             fa[i] += fr[i]
         _vtanh(fa, H[t + 1].reshape(-1), bits[:fa.size])
 
 
-@jit_inline
+@jit
 def backward(W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc, bits):
     """Backpropagate dH[t] (gradient w.r.t. H[t+1] from above); writes dA (w.r.t. the
     pre-activation) and dW_h; dh is the (B, m) carry. dR, db_hn, dc are unused."""
@@ -59,27 +59,7 @@ def backward(W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc, bits):
                 d = dht[s, j] + dh[s, j]
                 dat[s, j] = d - h[s, j] * h[s, j] * d
         if t > 0:
-            np.dot(dat, W_h.T, dh)
+            recurrent_t(dat, W_h, dh)
     T_B = T * B
-    np.dot(H[:T].reshape(T_B, m).T, dA.reshape(T_B, m), dW_h)
+    gemm(H[:T].reshape(T_B, m).T, dA.reshape(T_B, m), dW_h)
 
-
-# Compiled entry points: the network bodies specialised to this cell (see fastrnn.jit).
-@jit
-def loss_and_grads(P, G, ws, hp, update, train):
-    return net.loss_and_grads(forward, backward, P, G, ws, hp, update, train)
-
-
-@jit
-def train_block(P, G, ws, hp, flat, sched, run, n_updates):
-    return net.train_block(forward, backward, P, G, ws, hp, flat, sched, run, n_updates)
-
-
-@jit
-def sample(P, ws, x0, temperature, top_p, uniforms, out):
-    net.sample(forward, P, ws, x0, temperature, top_p, uniforms, out)
-
-
-@jit
-def sequence_loss(P, ws, ids, resets, counts):
-    return net.sequence_loss(forward, P, ws, ids, resets, counts)

@@ -1,0 +1,118 @@
+"""The recurrent products every cell makes at each step, for one stream or a block of them.
+
+With B streams the product of a step is a GEMM, (B, m) @ (m, G), and BLAS is the fastest way.
+With one stream it is a mat-vec of a few hundred elements: the call into BLAS (argument checks,
+dispatch, its own blocking) then costs as much as the arithmetic, so B = 1 takes hand-written
+loops that LLVM vectorises, four rows of W per pass as in fastrnn.kernels:
+- x @ W (W stored (n, G), row-major): row-axpys, out += x_i W_i for four i at a time: no
+  horizontal sums, and a quarter of the loads and stores of out.
+- W @ d: four row dot products at a time: four independent reductions per pass over d.
+Both are plain cached functions (LLVM can inline them; Numba compiles each once per dtype).
+
+`gemm` replaces np.dot(a, b, out) for matrices: Numba's np.dot compiles, at every call site,
+shape checks whose error messages pull in string formatting (~6 s of a cold compile) and
+gemv/dot branches for vector-shaped operands. gemm is the bare call of Numba's own BLAS
+binding (numba_xxgemm, the function np.dot ends in, resolved by name, so it caches); callers
+guarantee the shapes (fastrnn.network allocates every array).
+"""
+from __future__ import annotations
+
+from numba.core import cgutils, types
+from numba.core.typing import signature
+from numba.extending import intrinsic
+from numba.np import linalg as _linalg
+
+from ..jit import jit, jit_inline
+
+
+@intrinsic
+def _gemm(typingctx, a, b, out):
+    """out = a @ b, a (M, K), b (K, N), out (M, N) C-contiguous; a or b may be the transpose
+    (layout F) of a C-contiguous array."""
+    if a.layout not in "CF" or b.layout not in "CF" or out.layout != "C":
+        raise TypeError(f"gemm: contiguous operands and a C-contiguous out, got {a}, {b}, {out}")
+
+    def codegen(context, builder, sig, args):
+        _linalg.ensure_blas()
+        x = context.make_array(sig.args[0])(context, builder, args[0])
+        y = context.make_array(sig.args[1])(context, builder, args[1])
+        z = context.make_array(sig.args[2])(context, builder, args[2])
+        _linalg.call_xxgemm(context, builder,
+                            sig.args[0], cgutils.unpack_tuple(builder, x.shape), x.data,
+                            sig.args[1], cgutils.unpack_tuple(builder, y.shape), y.data,
+                            sig.args[2], cgutils.unpack_tuple(builder, z.shape), z.data)
+        return context.get_dummy_value()
+
+    return signature(types.none, a, b, out), codegen
+
+
+
+
+@jit_inline
+def gemm(a, b, out):
+    """out = a @ b for 2-D arrays (see the module docstring); nothing when a dimension is 0."""
+    if a.shape[0] > 0 and a.shape[1] > 0 and b.shape[1] > 0:
+        _gemm(a, b, out)
+
+
+@jit
+def vec_mat(x, W, out):
+    """out = x @ W for x (n,), W (n, G), out (G,)."""
+    n = W.shape[0]
+    for j in range(out.size):
+        out[j] = 0.0
+    i = 0
+    while i + 4 <= n:
+        x0, x1, x2, x3 = x[i], x[i + 1], x[i + 2], x[i + 3]
+        w0, w1, w2, w3 = W[i], W[i + 1], W[i + 2], W[i + 3]
+        for j in range(out.size):
+            out[j] += (w0[j] * x0 + w1[j] * x1) + (w2[j] * x2 + w3[j] * x3)
+        i += 4
+    while i < n:
+        x0, w0 = x[i], W[i]
+        for j in range(out.size):
+            out[j] += w0[j] * x0
+        i += 1
+
+
+@jit
+def mat_vec(W, d, out):
+    """out = W @ d for W (n, G), d (G,), out (n,)."""
+    n = W.shape[0]
+    i = 0
+    while i + 4 <= n:
+        w0, w1, w2, w3 = W[i], W[i + 1], W[i + 2], W[i + 3]
+        s0 = s1 = s2 = s3 = d[0] - d[0]          # zero in d's dtype
+        for j in range(d.size):
+            dj = d[j]
+            s0 += w0[j] * dj
+            s1 += w1[j] * dj
+            s2 += w2[j] * dj
+            s3 += w3[j] * dj
+        out[i], out[i + 1], out[i + 2], out[i + 3] = s0, s1, s2, s3
+        i += 4
+    while i < n:
+        w0 = W[i]
+        s = d[0] - d[0]
+        for j in range(d.size):
+            s += w0[j] * d[j]
+        out[i] = s
+        i += 1
+
+
+@jit_inline
+def recurrent(h, W, out):
+    """out = h @ W for h (B, m), W (m, G), out (B, G): the forward product of one step."""
+    if h.shape[0] == 1:
+        vec_mat(h[0], W, out[0])
+    else:
+        gemm(h, W, out)
+
+
+@jit_inline
+def recurrent_t(d, W, out):
+    """out = d @ W.T for d (B, G), W (m, G), out (B, m): the backward product of one step."""
+    if d.shape[0] == 1:
+        mat_vec(W, d[0], out[0])
+    else:
+        gemm(d, W.T, out)
