@@ -20,6 +20,7 @@ SHARED_CORPUS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "c
 # filled by the benchmarks: (implementation, dtype, m) -> chars/s ; and named timings
 RESULTS: dict = {}
 TIMINGS: dict = {}
+VOCAB_ROWS: dict = {}      # (K, dtype) -> chars/s at m=256 (bench/test_vocab_sizes.py)
 
 
 @pytest.fixture(scope="session")
@@ -38,9 +39,17 @@ def flops_per_char(m: int, K: int) -> int:
 
 
 def pytest_terminal_summary(terminalreporter):
+    w = terminalreporter.write_line
+    if VOCAB_ROWS:
+        w("")
+        w(f"m=256 by vocabulary size (one core{', QUICK mode: not meaningful' if QUICK else ''})")
+        w(f"{'K':>5}{'float32 chars/s':>18}{'float64 chars/s':>18}{'f32 / f64':>11}")
+        for K in sorted({k for k, _ in VOCAB_ROWS}):
+            f32, f64 = VOCAB_ROWS.get((K, "float32")), VOCAB_ROWS.get((K, "float64"))
+            ratio = f"{f32 / f64:.2f}" if f32 and f64 else "-"
+            w(f"{K:>5}{f32 or 0:>18,.0f}{f64 or 0:>18,.0f}{ratio:>11}")
     if not RESULTS:
         return
-    w = terminalreporter.write_line
     K = RESULTS.get("_K", 65)
     w("")
     w(f"fastrnn throughput (one core, seq 25, K={K}, corpus {RESULTS.get('_corpus')}"

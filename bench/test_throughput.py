@@ -50,6 +50,7 @@ def test_numpy_baseline(benchmark, corpus, m):
         return (corpus.ids, K, n), {"hidden": m, "params": {k: v.copy() for k, v in init.items()}}
 
     reference.train(corpus.ids, K, 2, hidden=m, params=fresh()[1]["params"])   # warm-up
+    benchmark.group = f"m={m}"            # pytest-benchmark compares like with like
     benchmark.pedantic(reference.train, setup=fresh, rounds=ROUNDS)
     _record(benchmark, corpus, ("numpy", "float64", m), n)
 
@@ -58,6 +59,7 @@ def test_numpy_baseline(benchmark, corpus, m):
 @pytest.mark.parametrize("m", SIZES)
 def test_fastrnn_engine(benchmark, corpus, m, dtype):
     warmup(dtype)                                                          # JIT excluded
+    benchmark.group = f"m={m}"
     n = _scale(ENGINE_UPDATES[m])
     cfg = TrainConfig(hidden=m, dtype=dtype, epochs=1000, sample_every=0, checkpoint_every=0,
                       max_updates=n)

@@ -105,7 +105,9 @@ def register(cli) -> None:
 
     def sweep(ctx, text, grid, seeds, random_n, random_seed, out_dir, scheduler, workers,
               dashboard_address, connect_timeout, retry_failed, quiet, **opts):
-        from .config import TrainConfig
+        from dataclasses import replace
+
+        from .config import DEFAULT_ETA, TrainConfig
         from .sweep import (SweepResult, StopFlag, make_trials, parse_grid, run_sweep,
                             usable_cores, write_manifest)
 
@@ -121,13 +123,21 @@ def register(cli) -> None:
                                "and in --grid")
         if "seed" in parsed and seeds != 1:
             raise FastrnnError("--seeds cannot be combined with --grid seed=...")
+        if "unescape_html" in opts:    # a flag whose None means "as a checkpoint says"
+            opts["unescape_html"] = bool(opts["unescape_html"])
+        eta_given = opts["eta"] is not None or "eta" in parsed
+        if opts["eta"] is None:        # train's default: by optimizer (config.DEFAULT_ETA)
+            opts["eta"] = DEFAULT_ETA[opts["optimizer"]]
         fixed = TrainConfig(**{k: v for k, v in opts.items() if k not in READING_OPTIONS})
         trials = make_trials(parsed, fixed, seeds=[fixed.seed + i for i in range(seeds)],
                              random_n=random_n, random_seed=random_seed)
+        if not eta_given:              # a swept optimizer brings its own default rate
+            for trial in trials:
+                trial.config = replace(trial.config,
+                                       eta=DEFAULT_ETA[trial.config.optimizer])
         keys = [k for k in parsed if k != "seed"] + ["seed"]
         corpus = _corpus(text, encoding=opts["encoding"], json_field=opts["json_field"],
-                         reset_per_record=fixed.reset_per_record,
-                         separator=fixed.record_separator)
+                         config=fixed)
         if os.path.exists(out_dir) and not os.path.isdir(out_dir):
             raise FastrnnError(f"-o {out_dir} exists and is not a directory")
         try:
