@@ -8,7 +8,7 @@ from the timing. PyTorch rows (nn.LSTM / nn.RNN + nn.Linear, the same optimizer,
 gradients) run when torch imports, and the summary prints the ratio to PyTorch with the same
 thread count, and each 2-thread row's speed-up over its 1-thread row. pytest-benchmark's own
 table groups the rounds per case (model size), so it compares like with like.
-FLOPs per character as DESIGN.md 1b: 6 x weights touched per step (a one-hot
+FLOPs per character as docs/models.md counts them: 6 x weights touched per step (a one-hot
 input touches one row) + 6 K m for the output layer.
 """
 from __future__ import annotations

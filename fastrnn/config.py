@@ -2,7 +2,7 @@
 
 Each field is one hyper-parameter with a comment; `asdict(config)` is stored in every
 checkpoint, so a checkpoint says exactly how it was made. The algorithm and its defaults
-follow DD2424 Assignment 4 / min-char-rnn (see DESIGN.md section 1).
+follow DD2424 Assignment 4 / min-char-rnn (docs/algorithm.md).
 
 Every config checks itself on construction (`__post_init__`), against a table of rules, one
 per field (RULES below): the CLI, the Python API and a checkpoint's stored config all go
@@ -324,7 +324,7 @@ class SampleConfig(_Validated):
 
 @dataclass
 class GradcheckConfig(_Validated):
-    """Options of `fastrnn gradcheck` (DESIGN.md: central differences, float64)."""
+    """Options of `fastrnn gradcheck` (docs/algorithm.md: central differences, float64)."""
 
     hidden: int = 5              # m of the small model checked
     seq_length: int = 25         # tau of the chunk checked

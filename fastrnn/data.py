@@ -313,7 +313,7 @@ def chunk_schedule(corpus: Corpus, seq_length: int, *, partial_tail: bool = Fals
 
     Chunk k trains on X = ids[start:start+length], Y = ids[start+1:start+length+1]. Within a
     document chunks follow each other every seq_length chars; a chunk with reset=True starts
-    from hprev = 0 (every epoch start and, per record, every document start). DESIGN.md: a
+    from hprev = 0 (every epoch start and, per record, every document start). docs/algorithm.md: a
     document ends its chunks when fewer than seq_length+1 characters remain; with partial_tail
     (per-record training) the remainder still makes one shorter chunk so short records count.
     """

@@ -1,6 +1,6 @@
 """Gradient check of the compiled network (any cell, layers, streams) by central differences.
 
-Same method as fastrnn.gradcheck (DESIGN.md 1): float64 parameters, each element perturbed
+Same method as fastrnn.gradcheck (docs/algorithm.md): float64 parameters, each element perturbed
 by +-step, the numerical gradient (L(p+h) - L(p-h)) / 2h taken from the plain NumPy loss of
 fastrnn.reference.network evaluated in extended precision (np.longdouble; see
 fastrnn.gradcheck.numerical_grads for why), and the relative error

@@ -1,4 +1,4 @@
-"""Clip + AdaGrad / RMSprop / Adam over flat parameter buffers, one loop each (DESIGN.md 1b).
+"""Clip + AdaGrad / RMSprop / Adam over flat parameter buffers, one loop each (docs/models.md).
 
 Every parameter of a network lives in one flat buffer `theta`; its gradient, the optimizer's
 two moment buffers and the best-model snapshot have the same layout, so an update is one pass

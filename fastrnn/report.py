@@ -231,7 +231,8 @@ def _sample_section(path: str, state, opts: ReportOptions) -> tuple[str, float]:
     temp = f" -t {opts.temperature:g}" if opts.temperature != 1 else ""
     which = (f"the best model (update {state.best_update:,}, smooth loss "
              f"{state.best_smooth:.3f})" if state.best_update >= 0 else "the latest model")
-    return (f"""## 5. {opts.sample_length:,} characters from the best model
+    title = "the best model" if state.best_update >= 0 else "the latest model (no best yet)"
+    return (f"""## 5. {opts.sample_length:,} characters from {title}
 
 Synthesised from {which},
 starting from its hidden state and the first character of the chunk of that update;
@@ -280,7 +281,8 @@ def write_report(path: str, out: str, opts: ReportOptions | None = None, *,
     log("loss plot ...")
     plot_path = os.path.join(out, PLOT_NAME)
     save_loss_plot(state, plot_path, overwrite=True)
-    log(f"sampling {opts.sample_length} characters from the best model ...")
+    log(f"sampling {opts.sample_length} characters from the "
+        f"{'best' if state.best_update >= 0 else 'latest'} model ...")
     sample_text, sample_secs = _sample_section(path, state, opts)
     epochs = epochs_done(state)
     held = (f"; the last {cfg.val_frac:.1%} of the text held out for validation"
