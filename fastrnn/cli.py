@@ -494,15 +494,8 @@ def sample(checkpoint_path, n, records, until, temperature, top_p, prime, skip_u
         if ids.size == 0:
             raise FastrnnError("--prime has no characters of the model's vocabulary")
         h, x0 = warm(model.params, h, np.concatenate([[x0], ids]).astype(np.int32))
-    pieces = stream_until(model.params, model.vocab, h, x0, n, np.random.default_rng(seed),
-                          temperature, top_p, stop=until)
-    first = next(pieces, "")       # checks --prime before anything is printed
-    if prime:
-        click.echo(prime, nl=False)
-    click.echo(first, nl=False)
-    for piece in pieces:
-        click.echo(piece, nl=False)
-    click.echo()
+    _echo_stream(stream_until(model.params, model.vocab, h, x0, n, np.random.default_rng(seed),
+                              temperature, top_p, stop=until), prime)
 
 
 def _sample_records(model, path, count, max_chars, until, temperature, top_p, prime,

@@ -24,8 +24,8 @@ from .network_kernels import BEST_SMOOTH, BEST_UPDATE, BEST_X0, CHUNK, EPOCH, SM
 from .background import BackgroundValidation
 from .model import aligned_copy
 from .threads import engine_threads
-from .train import (BLOCK_SECONDS, DIVERGE_FACTOR, PROGRESS_EVERY, Callbacks, DivergenceError,
-                    TrainState, _grow, _next_multiple)
+from .train import (BLOCK_SECONDS, PROGRESS_EVERY, Callbacks, TrainState, _grow,
+                    _next_multiple, stop_on_divergence)
 
 
 def uses_network(config: TrainConfig) -> bool:
@@ -181,21 +181,8 @@ def _train(state: NetState, corpus: Corpus, cb: Callbacks, val: Corpus | None,
         state.rng_state = rng.bit_generator.state
         # stream 0's next input: chunk*T <= its strip's last character, also at an epoch end
         state.next_x0 = int(ids[state.chunk * T])
-        initial = max(state.loss_history[0], T * np.log(len(state.vocab)))
-        diverged = done < stop_at - u or state.smooth_loss > DIVERGE_FACTOR * initial
-        if diverged and cb.should_stop():
-            state.interrupted = True          # an interrupt wins: the state is the last finite
+        if stop_on_divergence(state, cb, non_finite=done < stop_at - u):
             break
-        if done < stop_at - u:
-            raise DivergenceError(
-                f"training diverged at update {state.update}: the loss is not finite (NaN or "
-                f"inf); try a smaller --eta (now {eta_at(cfg, state.epoch):g})", state.update)
-        if state.smooth_loss > DIVERGE_FACTOR * initial:
-            raise DivergenceError(
-                f"training diverged at update {state.update}: the smooth loss "
-                f"{state.smooth_loss:.1f} rose above {DIVERGE_FACTOR:g}x the initial loss "
-                f"{initial:.1f}; try a smaller --eta (now {eta_at(cfg, state.epoch):g})",
-                state.update)
         if pending_sample is not None:
             smooth = float(state.smooth_history[u])
             state.samples.append((u, smooth, pending_sample))

@@ -124,6 +124,29 @@ def _grow(arr: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+def stop_on_divergence(state: TrainState, cb: Callbacks, non_finite: bool) -> bool:
+    """After a block: raise DivergenceError when the loss became non-finite (the block stopped
+    before that update) or the smooth loss ran away; but an interrupt wins over divergence,
+    returning True: the state is then that of the last finite update, and the caller saves
+    it. Shared by the DD2424 loop and the general engine's (fastrnn.nettrain)."""
+    cfg = state.config
+    initial = max(state.loss_history[0], cfg.seq_length * np.log(len(state.vocab)))
+    ran_away = state.smooth_loss > DIVERGE_FACTOR * initial
+    if (non_finite or ran_away) and cb.should_stop():
+        state.interrupted = True
+        return True
+    eta = f"try a smaller --eta (now {eta_at(cfg, state.epoch):g})"
+    if non_finite:
+        raise DivergenceError(f"training diverged at update {state.update}: the loss is not "
+                              f"finite (NaN or inf); {eta}", state.update)
+    if ran_away:
+        raise DivergenceError(
+            f"training diverged at update {state.update}: the smooth loss "
+            f"{state.smooth_loss:.1f} rose above {DIVERGE_FACTOR:g}x the initial loss "
+            f"{initial:.1f}; {eta}", state.update)
+    return False
+
+
 def _next_multiple(u: int, every: int) -> int:
     """The first multiple of every strictly above u (a huge number when every is 0)."""
     return (u // every + 1) * every if every > 0 else np.iinfo(np.int64).max
@@ -220,22 +243,8 @@ def _train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None,
         if done > 0:
             last = k0 + int(done) - 1
             state.next_x0 = int(corpus.ids[starts[last] + lengths[last]])
-        initial = max(state.loss_history[0], cfg.seq_length * np.log(K))
-        if (done < k1 - k0 or state.smooth_loss > DIVERGE_FACTOR * initial) \
-                and cb.should_stop():
-            # an interrupt wins over divergence: the state is that of the last finite update
-            # (a block stops before a non-finite one), and the caller saves it
-            state.interrupted = True
+        if stop_on_divergence(state, cb, non_finite=done < k1 - k0):
             break
-        if done < k1 - k0:
-            raise DivergenceError(
-                f"training diverged at update {state.update}: the loss is not finite (NaN or "
-                f"inf); try a smaller --eta (now {eta_at(cfg, state.epoch):g})", state.update)
-        if state.smooth_loss > DIVERGE_FACTOR * initial:
-            raise DivergenceError(
-                f"training diverged at update {state.update}: the smooth loss "
-                f"{state.smooth_loss:.1f} rose above {DIVERGE_FACTOR:g}x the initial loss "
-                f"{initial:.1f}; try a smaller --eta (now {eta_at(cfg, state.epoch):g})", state.update)
         if pending_sample is not None:
             smooth = float(state.smooth_history[u])
             state.samples.append((u, smooth, pending_sample))

@@ -19,8 +19,19 @@ from .sample import check_options, prime as warm, stream_ids
 from .train import TrainState
 
 
+class _Sampling:
+    """`sample` for both kinds of trained model: the text of `stream`, joined."""
+
+    def sample(self, n: int = 1000, *, temperature: float = 1.0, top_p: float = 1.0,
+               prime: str | None = None, seed: int | None = None,
+               skip_unknown: bool = False) -> str:
+        """n synthesised characters (after the priming text, if any)."""
+        return "".join(self.stream(n, temperature=temperature, top_p=top_p, prime=prime,
+                                   seed=seed, skip_unknown=skip_unknown))
+
+
 @dataclass
-class Model:
+class Model(_Sampling):
     """A trained model: what `fastrnn.load` returns."""
 
     weights: Params       # the chosen parameters (best or latest), in the kernels' layout
@@ -36,13 +47,6 @@ class Model:
         c (K,)), as in fastrnn.reference. Views of the model's arrays, not copies: writing to
         them changes the model. U is a transposed view, so not C-contiguous."""
         return self.weights.course()
-
-    def sample(self, n: int = 1000, *, temperature: float = 1.0, top_p: float = 1.0,
-               prime: str | None = None, seed: int | None = None,
-               skip_unknown: bool = False) -> str:
-        """n synthesised characters (after the priming text, if any)."""
-        return "".join(self.stream(n, temperature=temperature, top_p=top_p, prime=prime,
-                                   seed=seed, skip_unknown=skip_unknown))
 
     def stream(self, n: int = 1000, *, temperature: float = 1.0, top_p: float = 1.0,
                prime: str | None = None, seed: int | None = None, skip_unknown: bool = False):
@@ -60,7 +64,7 @@ class Model:
 
 
 @dataclass
-class NetModel:
+class NetModel(_Sampling):
     """A trained model of the general engine (LSTM/GRU/stacked/batched runs): the same
     interface as Model. `weights` are the network's stacked tensors (fastrnn.network_kernels
     .Params) of the chosen snapshot; hprev/cprev the state of stream 0, (layers, m)."""
@@ -90,13 +94,6 @@ class NetModel:
     def _flat(self):
         net = self.state.net
         return net.best if self.weights is not net.params else net.theta
-
-    def sample(self, n: int = 1000, *, temperature: float = 1.0, top_p: float = 1.0,
-               prime: str | None = None, seed: int | None = None,
-               skip_unknown: bool = False) -> str:
-        """n synthesised characters (after the priming text, if any)."""
-        return "".join(self.stream(n, temperature=temperature, top_p=top_p, prime=prime,
-                                   seed=seed, skip_unknown=skip_unknown))
 
     def stream(self, n: int = 1000, *, temperature: float = 1.0, top_p: float = 1.0,
                prime: str | None = None, seed: int | None = None, skip_unknown: bool = False):
