@@ -48,6 +48,10 @@ def pytest_terminal_summary(terminalreporter):
             f32, f64 = VOCAB_ROWS.get((K, "float32")), VOCAB_ROWS.get((K, "float64"))
             ratio = f"{f32 / f64:.2f}" if f32 and f64 else "-"
             w(f"{K:>5}{f32 or 0:>18,.0f}{f64 or 0:>18,.0f}{ratio:>11}")
+    if TIMINGS:
+        w("")
+        for name, value in TIMINGS.items():
+            w(f"{name:<48}{value:>10.2f} s")
     if not RESULTS:
         return
     K = RESULTS.get("_K", 65)
@@ -63,5 +67,4 @@ def pytest_terminal_summary(terminalreporter):
         ratio = f"{rate / base:.1f}" if base else "-"
         gflops = rate * flops_per_char(m, K) / 1e9
         w(f"{impl + ' ' + dtype:<22}{m:>5}{rate:>12,.0f}{ratio:>10}{gflops:>10.2f}")
-    for name, value in TIMINGS.items():
-        w(f"{name:<40}{value:>10.2f} s")
+

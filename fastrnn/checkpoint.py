@@ -603,6 +603,15 @@ def _read_state(f: h5py.File, path: str) -> TrainState:
         wall_time=wall_time)
 
 
+def _like(obj, where: str, like: np.ndarray) -> np.ndarray:
+    """The dataset `obj`, checked to have the shape and dtype of `like`."""
+    v = _dataset(obj, where)
+    if v.shape != like.shape or v.dtype != like.dtype:
+        raise FastrnnError(f"damaged checkpoint ({where} expected shape {like.shape} "
+                           f"{like.dtype}, got {v.shape} {v.dtype})")
+    return v
+
+
 def _read_network(f: h5py.File, config: TrainConfig, K: int):
     """The general engine's Network and Run from /params, /best, /optimizer/moment1|2 and the
     state datasets, every name and shape checked against the config's architecture."""
@@ -619,22 +628,14 @@ def _read_network(f: h5py.File, config: TrainConfig, K: int):
         for name, view in net.named(flat).items():
             if name not in grp:
                 raise FastrnnError(f"damaged checkpoint (/{group}/{name} is missing)")
-            v = _dataset(grp[name], f"/{group}/{name}")
-            if v.shape != view.shape or v.dtype != view.dtype:
-                raise FastrnnError(f"damaged checkpoint (/{group}/{name} expected shape "
-                                   f"{view.shape} {view.dtype}, got {v.shape} {v.dtype})")
-            values[name] = v
+            values[name] = _like(grp[name], f"/{group}/{name}", view)
         net.set_named(values, flat)
     run = net.new_run(streams=config.batch, capacity=PROGRESS_EVERY)
     for where, arr in (("state/hprev", run.h), ("state/cprev", run.c),
                        ("best/hprev", run.best_h), ("best/cprev", run.best_c)):
         if where not in f:
             raise FastrnnError(f"damaged checkpoint (/{where} is missing)")
-        v = _dataset(f[where], f"/{where}")
-        if v.shape != arr.shape or v.dtype != arr.dtype:
-            raise FastrnnError(f"damaged checkpoint (/{where} expected shape {arr.shape} "
-                               f"{arr.dtype}, got {v.shape} {v.dtype})")
-        arr[...] = v
+        arr[...] = _like(f[where], f"/{where}", arr)
     return net, run
 
 

@@ -19,6 +19,8 @@ def shakespeare_path():
     """The real 1.1M-char corpus (tinyshakespeare), or a skip where it is not beside the clone:
     it is not distributed with fastrnn."""
     if not os.path.exists(SHARED_CORPUS):
+        # a clone outside the team's workspace has no ../shared, and the 1.1M-char corpus may
+        # not be copied into the repository; CI runs with ../shared beside the clone
         pytest.skip(f"{os.path.normpath(SHARED_CORPUS)} does not exist")
     return SHARED_CORPUS
 

@@ -65,6 +65,8 @@ def test_lone_surrogate_in_json_is_refused(here):
 
 
 # ------------------------------------------------------------ 3. file name not valid UTF-8
+# APFS/HFS+ store names as UTF-8 and refuse to create b"caf\xe9.txt": the situation the test
+# reproduces (a Linux file name in another encoding) cannot arise on macOS
 @pytest.mark.skipif(os.uname().sysname == "Darwin", reason="macOS refuses non-UTF-8 names")
 def test_file_name_that_is_not_utf8_trains_and_saves(here):
     name = os.fsdecode(b"caf\xe9.txt")

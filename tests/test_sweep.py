@@ -240,7 +240,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.skipif(not os.path.exists(DASK), reason="the `dask` command is not installed")
 def test_remote_scheduler_and_a_lost_worker(text, tmp_path):
     from distributed import Client
 

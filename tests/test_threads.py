@@ -62,6 +62,7 @@ def _speed(output: str) -> float:
     return float(match.group(1).replace(",", ""))
 
 
+# on one core two runs must each get half the speed whatever BLAS does: nothing to measure
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores to run two jobs at once")
 def test_two_concurrent_runs_are_not_slowed_beyond_the_core_count(tmp_path, shakespeare_path):
     """Two runs on a 2-core machine each get a core: each keeps at least half of its solo
