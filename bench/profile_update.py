@@ -53,10 +53,9 @@ def _matvec_backward(R, a):
 @_JIT
 def _tanh(R, a):
     p, G, ws, sched, hyper, h = a
-    m = p.W.shape[0]
     for _ in range(R):
         for t in range(TAU):
-            _vtanh(ws.DH[t], ws.H[t + 1], ws.bits[:m])
+            _vtanh(ws.DH[t], ws.H[t + 1])
 
 
 @_JIT
@@ -67,7 +66,7 @@ def _softmax_exp(R, a):
         for t in range(TAU):
             for j in range(P.shape[1]):
                 P[t, j] = -0.01 * j          # keep the inputs in range: exp runs in place
-            _vexp(P[t], ws.bits[:P.shape[1]])
+            _vexp(P[t])
 
 
 @_JIT

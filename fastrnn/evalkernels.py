@@ -24,11 +24,10 @@ _jit = njit(cache=True, error_model="numpy", fastmath=set(FASTMATH), nogil=True)
 
 
 @_jit
-def _chunk_losses(UT, W, V, b, c, ids, starts, lengths, resets, hprev, H, P, A, bits, out):
+def _chunk_losses(UT, W, V, b, c, ids, starts, lengths, resets, hprev, H, P, A, out):
     """out[k] = summed -log p of chunk k's targets (nats). hprev is the state before the first
     chunk and holds the state after the last one on return. U is passed transposed, (K, m),
-    as in fastrnn.kernels. Scratch: H (T+1, m), P (T, K), A (T, m) with T >= every length,
-    bits (max(m, K),) integers of the vecmath width."""
+    as in fastrnn.kernels. Scratch: H (T+1, m), P (T, K), A (T, m) with T >= every length."""
     m = W.shape[0]
     K = V.shape[0]
     for k in range(starts.size):
@@ -42,7 +41,7 @@ def _chunk_losses(UT, W, V, b, c, ids, starts, lengths, resets, hprev, H, P, A, 
         # a_t = W h_{t-1} + U x_t + b ; h_t = tanh(a_t)   (the only sequential part)
         for t in range(n):
             _matvec_add(W, H[t], UT, ids[s + t], b, A[t])
-            _vtanh(A[t], H[t + 1], bits[:m])
+            _vtanh(A[t], H[t + 1])
         On = P[:n]
         np.dot(H[1:n + 1], V.T, On)
         loss = 0.0
@@ -55,7 +54,7 @@ def _chunk_losses(UT, W, V, b, c, ids, starts, lengths, resets, hprev, H, P, A, 
             for j in range(K):
                 row[j] -= mx
             oy = row[ids[s + t + 1]]
-            _vexp(row, bits[:K])
+            _vexp(row)
             tot = 0.0
             for j in range(K):
                 tot += row[j]

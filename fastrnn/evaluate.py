@@ -98,14 +98,13 @@ def chunk_losses(params: dict, ids: np.ndarray, schedule, hprev: np.ndarray | No
     T = int(lengths.max()) if lengths.size else 1
     H, P, A = aligned_zeros((T + 1, m), dtype), aligned_zeros((T, K), dtype), \
         aligned_zeros((T, m), dtype)
-    bits = np.zeros(max(m, K), np.int32 if dtype == np.float32 else np.int64)
     h = np.zeros(m, dtype) if hprev is None else np.array(hprev, dtype)
     out = np.zeros(starts.size, np.float64)
     from .threads import engine_threads
 
     with engine_threads():          # one BLAS thread: the products are small (see threads.py)
         _chunk_losses(p.U, p.W, p.V, p.b, p.c, np.ascontiguousarray(ids, np.int32),
-                      starts, lengths, resets, h, H, P, A, bits, out)
+                      starts, lengths, resets, h, H, P, A, out)
     return out
 
 

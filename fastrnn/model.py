@@ -82,7 +82,6 @@ class Workspace(NamedTuple):
     P: np.ndarray      # (tau, K) probabilities, then output gradients
     DH: np.ndarray     # (tau, m) gradient w.r.t. h_t
     dA: np.ndarray     # (tau, m) gradient w.r.t. a_t
-    bits: np.ndarray   # (max(m, K),) integer scratch of the vectorised exp/tanh
     mark: np.ndarray   # (K,) bool, columns of U seen in a chunk
     grads: Params      # the gradients of one chunk (dU only in the rows of its characters)
 
@@ -91,8 +90,6 @@ class Workspace(NamedTuple):
         z = lambda *shape: aligned_zeros(shape, dtype)  # noqa: E731
         return cls(H=z(seq_length + 1, hidden), P=z(seq_length, vocab_size),
                    DH=z(seq_length, hidden), dA=z(seq_length, hidden),
-                   bits=np.zeros(max(hidden, vocab_size),
-                                 np.int32 if np.dtype(dtype) == np.float32 else np.int64),
                    mark=np.zeros(vocab_size, np.bool_),
                    grads=Params.zeros(vocab_size, hidden, dtype))
 

@@ -216,12 +216,10 @@ class Network:
         z = lambda *shape: aligned_zeros(shape, self.dtype)  # noqa: E731
         mc = m if self.info.states == 2 else 0
         dshape = (L, T, B, m) if dropout else (L, 0, 0, 0)
-        bits_type = np.int32 if self.dtype == np.float32 else np.int64
         return Workspace(X=np.zeros((T, B), np.int32), Y=np.zeros((T, B), np.int32),
                          A=z(L, T, B, G), R=z(L, T, B, G), H=z(L, T + 1, B, m),
                          C=z(L, T + 1, B, mc), M=z(*dshape), D=z(*dshape), P=z(T, B, K),
-                         dA=z(T, B, G), dR=z(T, B, G), dH=z(T, B, m), dh=z(B, m), dc=z(B, m),
-                         bits=np.zeros(max(B * G, B * m, K), bits_type))
+                         dA=z(T, B, G), dR=z(T, B, G), dH=z(T, B, m), dh=z(B, m), dc=z(B, m))
 
     def hyper(self, optimizer: str = "adagrad", eta: float = 0.1, clip: float = 5.0,
               eps: float = 1e-8, alpha: float = 0.95, beta1: float = 0.9, beta2: float = 0.999,

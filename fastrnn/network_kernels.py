@@ -21,7 +21,7 @@ Shapes (L layers, m hidden, K vocabulary, G = gates * m, T steps, B streams):
           is the state the chunk starts from); dropout masks M and dropped outputs D
           (L, T, B, m, or empty without dropout); P (T, B, K) logits, then probabilities, then
           the output gradient; dA, dR, dH (T, B, G|G|m) one layer's gradients (reused going
-          down); dh, dc (B, m) carries; bits: integer scratch of the vectorised tanh/exp.
+          down); dh, dc (B, m) carries.
 
 Why the code looks the way it does:
 - Only the recurrent products h W_h are sequential. Input projections of layers >= 2, the
@@ -82,7 +82,6 @@ class Workspace(NamedTuple):
     dH: np.ndarray
     dh: np.ndarray
     dc: np.ndarray
-    bits: np.ndarray
 
 
 class Hyper(NamedTuple):
@@ -140,35 +139,35 @@ RNN, LSTM, GRU = 0, 1, 2
 _CELL_MODULES = (rnn, lstm, gru)
 
 
-def cell_forward(cell, W_h, b_hn, A, R, H, C, bits):
+def cell_forward(cell, W_h, b_hn, A, R, H, C):
     """The cell's forward over one layer (compiled code only; cell a literal RNN/LSTM/GRU)."""
     raise NotImplementedError
 
 
-def cell_backward(cell, W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc, bits):
+def cell_backward(cell, W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc):
     """The cell's backward over one layer (compiled code only; cell a literal)."""
     raise NotImplementedError
 
 
 @overload(cell_forward, jit_options=OPTIONS, inline="always")
-def _cell_forward(cell, W_h, b_hn, A, R, H, C, bits):
+def _cell_forward(cell, W_h, b_hn, A, R, H, C):
     if not isinstance(cell, types.IntegerLiteral):
         return None                     # Numba tries the literal type too: only that one fits
     fwd = _CELL_MODULES[cell.literal_value].forward
 
-    def impl(cell, W_h, b_hn, A, R, H, C, bits):
-        fwd(W_h, b_hn, A, R, H, C, bits)
+    def impl(cell, W_h, b_hn, A, R, H, C):
+        fwd(W_h, b_hn, A, R, H, C)
     return impl
 
 
 @overload(cell_backward, jit_options=OPTIONS, inline="always")
-def _cell_backward(cell, W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc, bits):
+def _cell_backward(cell, W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc):
     if not isinstance(cell, types.IntegerLiteral):
         return None
     bwd = _CELL_MODULES[cell.literal_value].backward
 
-    def impl(cell, W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc, bits):
-        bwd(W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc, bits)
+    def impl(cell, W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc):
+        bwd(W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc)
     return impl
 
 
@@ -276,14 +275,14 @@ def _forward(cell, P, ws, dropout, seed, update, first):
     for layer in range(L):
         _input_projection(P, ws, layer, drop)
         cell_forward(cell, P.W_h[layer], P.b_hn[layer], ws.A[layer], ws.R[layer], ws.H[layer],
-                     ws.C[layer], ws.bits)
+                     ws.C[layer])
         if drop:
             _apply_dropout(seed, update, layer, dropout, first, ws)
     _logits(P, ws, drop)
 
 
 @jit
-def _softmax_loss(P, Y, inv_b, bits):
+def _softmax_loss(P, Y, inv_b):
     """Softmax of every logit row of P (T, B, K) in place; returns sum over rows of
     -log p[y] times inv_b, and leaves P holding the output gradient (p - onehot(y)) inv_b.
 
@@ -307,7 +306,7 @@ def _softmax_loss(P, Y, inv_b, bits):
             for k in range(K):
                 row[k] -= mx
             oy = row[y]
-            _vexp(row, bits[:K])
+            _vexp(row)
             tot = zero
             for k in range(K):
                 v = row[k]
@@ -346,7 +345,7 @@ def _backward(cell, P, G, ws, drop):
                 dHf[i] *= Mf[i]
         cell_backward(cell, P.W_h[layer], P.b_hn[layer], ws.A[layer], ws.R[layer], ws.H[layer],
                       ws.C[layer], ws.dH, ws.dA, ws.dR, G.W_h[layer], G.b_hn[layer], ws.dh,
-                      ws.dc, ws.bits)
+                      ws.dc)
         dA = _rows(ws.dA)
         db = G.b[layer]
         _fill(db, 0.0)
@@ -373,7 +372,7 @@ def _chunk_grads(cell, P, G, ws, hp, update, train, first, inv_b):
     The workspace holds streams first.. of the chunk. Dropout only when train."""
     dropout = hp.dropout if train else 0.0
     _forward(cell, P, ws, dropout, hp.seed, update, first)
-    loss = _softmax_loss(ws.P, ws.Y, ws.P.dtype.type(inv_b), ws.bits)
+    loss = _softmax_loss(ws.P, ws.Y, ws.P.dtype.type(inv_b))
     _backward(cell, P, G, ws, dropout > 0.0)
     return loss
 

@@ -6,8 +6,8 @@ of an update. These loops use only +, *, floor, min/max, selects and integer shi
 vectorise, and they are accurate to ~2 ulp (tests compare them with NumPy's exp and tanh):
 
 - exp(x) = 2^k * exp(r), k = round(x / ln 2), r = x - k ln 2 (Cody-Waite split of ln 2), exp(r)
-  = 1 + expm1(r), expm1 a Taylor polynomial of degree 13 on |r| <= ln2/2, and 2^k built from
-  its exponent bits in the caller-supplied integer array `bits` (nothing is allocated).
+  = 1 + expm1(r), expm1 a Taylor polynomial on |r| <= ln2/2 (degree 13 in float64, 7 in
+  float32), and 2^k built from its exponent bits by a bitcast in registers.
 - tanh(|x|) = -e / (2 + e) with e = expm1(-2|x|) = 2^k expm1(r) + (2^k - 1): one polynomial,
   and for small |x| (k = 0) e = expm1(r) keeps full relative precision, so there is no
   cancellation and no second branch.
@@ -17,6 +17,8 @@ Why the loops are shaped as they are:
   interleave the vectorised loop, so a 12-deep FMA chain would make it latency-bound.
 - exp works in place on one array: with separate in/out arguments LLVM adds a runtime
   overlap check, and the in-place call then always took the scalar loop.
+- The scalar forms _exp / _tanh are inlined at Numba's IR level, so a kernel can fuse them into
+  its own loops (the LSTM's gates): one pass over memory instead of one per function.
 
 One generic body serves both dtypes: constants are cast to the array's dtype (x.dtype.type),
 and `_is64` is a constant LLVM folds, so float32 code stays in float32 lanes. (Per-dtype
@@ -28,7 +30,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core.typing import signature
+from numba.extending import intrinsic
 
 _OPTS = {"fastmath": {"contract"}, "error_model": "numpy"}
 _INLINE = dict(_OPTS, inline="always")
@@ -40,10 +45,26 @@ _F_LN2_HI, _F_LN2_LO = 0.693359375, -2.12194440e-4
 _EXPM1 = tuple(1.0 / math.factorial(k) for k in range(2, 14))     # 1/2! .. 1/13!
 
 
-@njit(**_INLINE)
-def _is64(x):
-    """True for a float64 array x: a constant of the compiled code (1e-300 is 0 in float32)."""
-    return x.dtype.type(1e-300) != 0
+@intrinsic
+def _is64(typingctx, x):
+    """True for a float64 array or scalar x: a constant of the compiled code."""
+    dtype = x.dtype if isinstance(x, types.Array) else x
+
+    def codegen(context, builder, sig, args):
+        return context.get_constant(types.boolean, dtype == types.float64)
+    return signature(types.boolean, x), codegen
+
+
+@intrinsic
+def _like(typingctx, x, c):
+    """The number c converted to the type of the scalar x (a constant when c is one).
+
+    The scalar forms below take their dtype from their argument this way, not from an array
+    passed along: an array argument of a function inlined into a loop brings reference-count
+    calls that stop LLVM from vectorising the loop."""
+    def codegen(context, builder, sig, args):
+        return context.cast(builder, args[1], sig.args[1], sig.args[0])
+    return signature(x, x, c), codegen
 
 
 @njit(**_INLINE)
@@ -54,15 +75,17 @@ def _smallest_normal(x):
 
 @njit(**_INLINE)
 def _constants(x):
-    """(log2 e, ln2 hi, ln2 lo, exp's clamp, tanh's clamp, expm1 coefficients) in x's dtype.
-    The clamps keep 2^k a normal number; tanh is exactly +-1 beyond its clamp in that dtype."""
-    T = x.dtype.type
+    """(log2 e, ln2 hi, ln2 lo, exp's clamp, tanh's clamp, expm1 coefficients) in the type of
+    the scalar x. The clamps keep 2^k a normal number; tanh is exactly +-1 beyond its clamp in
+    that dtype."""
     is64 = _is64(x)
     E = _EXPM1
-    return (T(_LOG2E), T(_LN2_HI if is64 else _F_LN2_HI), T(_LN2_LO if is64 else _F_LN2_LO),
-            T(708.0 if is64 else 87.0), T(20.0 if is64 else 9.0),
-            (T(E[0]), T(E[1]), T(E[2]), T(E[3]), T(E[4]), T(E[5]), T(E[6]), T(E[7]),
-             T(E[8]), T(E[9]), T(E[10]), T(E[11])))
+    return (_like(x, _LOG2E), _like(x, _LN2_HI if is64 else _F_LN2_HI),
+            _like(x, _LN2_LO if is64 else _F_LN2_LO), _like(x, 708.0 if is64 else 87.0),
+            _like(x, 20.0 if is64 else 9.0),
+            (_like(x, E[0]), _like(x, E[1]), _like(x, E[2]), _like(x, E[3]), _like(x, E[4]),
+             _like(x, E[5]), _like(x, E[6]), _like(x, E[7]), _like(x, E[8]), _like(x, E[9]),
+             _like(x, E[10]), _like(x, E[11])))
 
 
 @njit(**_INLINE)
@@ -83,47 +106,76 @@ def _expm1_poly(r, E):
     return r + ((b0 + (b1 + b2 * r4) * r4) * r2)
 
 
+@intrinsic
+def _float_from_bits(typingctx, i):
+    """The float whose bits are the integer i: int32 -> float32, int64 -> float64 (a
+    bitcast, free in registers; a store and reload through memory would cost a pass)."""
+    if i == types.int32:
+        ty = ir.FloatType()
+    elif i == types.int64:
+        ty = ir.DoubleType()
+    else:
+        return None
+    out = types.float32 if i == types.int32 else types.float64
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ty)
+    return signature(out, i), codegen
+
+
 @njit(**_INLINE)
-def _exponent_bits(k, bits):
-    """The bits of the float 2^k, in bits' integer type (int64 for float64, int32 for float32)."""
-    I = bits.dtype.type                                     # noqa: E741
-    wide = bits.itemsize == 8
-    return (I(k) + I(1023 if wide else 127)) << I(52 if wide else 23)
+def _pow2(k, x):
+    """2^k in the type of the scalar x, for an integral-valued k with 2^k normal, built from its
+    exponent bits. Both branches convert to x's type so the function has one return type."""
+    if _is64(x):
+        return _like(x, _float_from_bits((np.int64(k) + np.int64(1023)) << np.int64(52)))
+    return _like(x, _float_from_bits(np.int32((np.int32(k) + np.int32(127)) << np.int32(23))))
 
 
-@njit(**_OPTS)
-def _vexp(x, bits):
-    """x[i] = exp(x[i]) in place; bits is int64 (float64) or int32 (float32) scratch of x's
-    size."""
+@njit(**_INLINE)
+def _expm1(r, E):
+    """expm1(r) on |r| <= ln2/2: degree 13 in float64, degree 7 in float32 (r^8/8! < 2^-24 r
+    there: more terms change nothing a float32 can hold)."""
+    if _is64(r):
+        return _expm1_poly(r, E)
+    r2 = r * r
+    b0 = (E[0] + E[1] * r) + (E[2] + E[3] * r) * r2
+    return r + (b0 + (E[4] + E[5] * r) * (r2 * r2)) * r2
+
+
+@njit(**_INLINE)
+def _exp(x):
+    """exp(x) for a float32/float64 scalar, x clamped to +-exp's clamp. Inline: a loop
+    calling it vectorises."""
     log2e, hi, lo, lim, _, E = _constants(x)
-    one = x.dtype.type(1.0)
-    half = x.dtype.type(0.5)
-    for i in range(x.size):
-        k, r = _reduce(min(max(x[i], -lim), lim), log2e, hi, lo, half)
-        x[i] = one + _expm1_poly(r, E)          # one final rounding: <= 1 ulp more
-        bits[i] = _exponent_bits(k, bits)
-    scale = bits.view(x.dtype)
-    for i in range(x.size):
-        x[i] *= scale[i]
+    k, r = _reduce(min(max(x, -lim), lim), log2e, hi, lo, _like(x, 0.5))
+    return (_like(x, 1.0) + _expm1(r, E)) * _pow2(k, x)     # 2^k scales exactly
+
+
+@njit(**_INLINE)
+def _tanh(x):
+    """tanh(x) for a float32/float64 scalar (inline: a loop calling it vectorises)."""
+    log2e, hi, lo, _, lim, E = _constants(x)
+    two = _like(x, 2.0)
+    k, r = _reduce(-two * min(abs(x), lim), log2e, hi, lo, _like(x, 0.5))
+    s = _pow2(k, x)
+    e = s * _expm1(r, E) + (s - _like(x, 1.0))          # expm1(-2|x|), exact scaling
+    t = -e / (two + e)
+    return t if x >= 0 else -t
 
 
 @njit(**_OPTS)
-def _vtanh(x, out, bits):
-    """out[i] = tanh(x[i]); out must not be x."""
-    log2e, hi, lo, _, lim, E = _constants(x)
-    one = x.dtype.type(1.0)
-    two = x.dtype.type(2.0)
-    half = x.dtype.type(0.5)
+def _vexp(x):
+    """x[i] = exp(x[i]) in place."""
     for i in range(x.size):
-        k, r = _reduce(-two * min(abs(x[i]), lim), log2e, hi, lo, half)
-        out[i] = _expm1_poly(r, E)
-        bits[i] = _exponent_bits(k, bits)
-    scale = bits.view(x.dtype)
+        x[i] = _exp(x[i])
+
+
+@njit(**_OPTS)
+def _vtanh(x, out):
+    """out[i] = tanh(x[i])."""
     for i in range(x.size):
-        s = scale[i]
-        e = s * out[i] + (s - one)                  # expm1(-2|x|), exact scaling
-        t = -e / (two + e)
-        out[i] = t if x[i] >= 0 else -t
+        out[i] = _tanh(x[i])
 
 
 @njit(**_INLINE)
@@ -143,16 +195,16 @@ def _rsqrt(x, like):
 
 
 @njit(cache=True, **_OPTS)
-def vexp(x, out, bits):
+def vexp(x, out):
     """Compiled entry for tests: out = exp(x)."""
     out[:] = x
-    _vexp(out, bits)
+    _vexp(out)
 
 
 @njit(cache=True, **_OPTS)
-def vtanh(x, out, bits):
+def vtanh(x, out):
     """Compiled entry for tests: out = tanh(x)."""
-    _vtanh(x, out, bits)
+    _vtanh(x, out)
 
 
 @njit(cache=True, **_OPTS)

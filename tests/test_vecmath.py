@@ -6,9 +6,6 @@ import pytest
 
 from fastrnn.vecmath import rsqrt, vexp, vtanh
 
-INT = {np.float64: np.int64, np.float32: np.int32}
-
-
 def inputs(dtype, lo, hi):
     rng = np.random.default_rng(0)
     tiny = 10.0 ** rng.uniform(-12, 0, 5000) * rng.choice([-1, 1], 5000)
@@ -30,8 +27,8 @@ def test_exp_within_ulps(dtype, max_ulps):
     lim = CLAMP[dtype]
     x = np.concatenate([inputs(dtype, -80, 10), inputs(dtype, -lim, lim)[:50000],
                         np.array([-lim, lim], dtype)])
-    out, bits = np.empty_like(x), np.empty(x.size, INT[dtype])
-    vexp(x, out, bits)
+    out = np.empty_like(x)
+    vexp(x, out)
     err = ulps(out, np.exp(x.astype(np.float64)), dtype)
     assert err.max() <= max_ulps, err.max()
 
@@ -43,8 +40,8 @@ def test_exp_saturates_beyond_its_clamp(dtype):
     lim = CLAMP[dtype]
     x = np.array([-lim, -lim - 0.5, -lim - 30, -1e30, -np.inf,
                   lim, lim + 0.5, lim + 30, 1e30, np.inf], dtype)
-    out, bits = np.empty_like(x), np.empty(x.size, INT[dtype])
-    vexp(x, out, bits)
+    out = np.empty_like(x)
+    vexp(x, out)
     assert np.all(out[:5] == out[0]) and np.all(out[5:] == out[5])
     assert np.all(np.isfinite(out)) and out[0] >= np.finfo(dtype).tiny
 
@@ -52,8 +49,8 @@ def test_exp_saturates_beyond_its_clamp(dtype):
 @pytest.mark.parametrize("dtype,max_ulps", [(np.float64, 3.0), (np.float32, 2.0)])
 def test_tanh_within_ulps_including_small_arguments(dtype, max_ulps):
     x = inputs(dtype, -25, 25)
-    out, bits = np.empty_like(x), np.empty(x.size, INT[dtype])
-    vtanh(x, out, bits)
+    out = np.empty_like(x)
+    vtanh(x, out)
     want = np.tanh(x.astype(np.float64))
     nz = want != 0
     err = ulps(out[nz], want[nz], dtype)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..jit import jit
-from ..vecmath import _vtanh
+from ..vecmath import _tanh
 from .common import gemm, recurrent, recurrent_t
 
 GATES = 3
@@ -36,7 +36,7 @@ def init_bias(b: np.ndarray, b_hn: np.ndarray, hidden: int) -> None:
 
 
 @jit
-def forward(W_h, b_hn, A, R, H, C, bits):
+def forward(W_h, b_hn, A, R, H, C):
     """Run the layer over T steps from H[0]; fills H[1..T], A, R (C is unused)."""
     T, B, G = A.shape
     m = G // 3
@@ -48,25 +48,20 @@ def forward(W_h, b_hn, A, R, H, C, bits):
         h_prev, h_new = H[t], H[t + 1]
         for s in range(B):
             a, r = at[s], rt[s]
-            for j in range(2 * m):                  # r, z pre-activations, halved for σ
-                a[j] = half * (a[j] + r[j])
-            _vtanh(a[:2 * m], r[:2 * m], bits[:2 * m])
-            for j in range(2 * m):
-                a[j] = half + half * r[j]
-            for j in range(m):
+            hp, hs = h_prev[s], h_new[s]
+            for j in range(2 * m):                  # r, z = σ (one vectorised pass)
+                a[j] = half + half * _tanh(half * (a[j] + r[j]))
+            for j in range(m):                      # n and the new state
                 hn = r[2 * m + j] + b_hn[j]
-                r[2 * m + j] = hn
-                a[2 * m + j] += a[j] * hn           # n's pre-activation
-            _vtanh(a[2 * m:], r[:m], bits[:m])
-            for j in range(m):
-                n = r[j]
-                a[2 * m + j] = n
+                n = _tanh(a[2 * m + j] + a[j] * hn)
                 z = a[m + j]
-                h_new[s, j] = (one - z) * n + z * h_prev[s, j]
+                a[2 * m + j] = n
+                r[2 * m + j] = hn
+                hs[j] = (one - z) * n + z * hp[j]
 
 
 @jit
-def backward(W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc, bits):
+def backward(W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc):
     """Backpropagate dH[t] (gradient w.r.t. H[t+1] from above) through the layer.
 
     Writes dA (gradient w.r.t. the input projection x W_x + b), dR (w.r.t. the recurrent

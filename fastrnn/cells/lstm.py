@@ -11,16 +11,18 @@ c is carried through early training instead of being halved at every step (Jozef
 al. 2015, "An empirical exploration of recurrent network architectures"; char-rnn practice).
 
 Workspace use for one layer (see fastrnn.network_kernels): A[t] (B, 4m) holds the input
-projection x_t W_x + b on entry and the gate activations (i, f, g, o) on exit; R[t] is the
-recurrent product's scratch and then holds tanh(c_{t+1}) in its first B*m elements.
-σ(x) = 0.5 + 0.5 tanh(x / 2): one vectorised tanh pass serves all four gates.
+projection x_t W_x + b on entry and the gate activations (i, f, g, o) on exit; R[t] holds
+the recurrent product h_t W_h, then tanh(c_{t+1}) in each stream's first m columns.
+σ(x) = 0.5 + 0.5 tanh(x / 2). A step's gates, cell and output are one fused pass per stream
+(vecmath's inline tanh vectorises inside it): at batch 1 separate passes over the 4m gate
+values cost as much as the recurrent mat-vec.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..jit import jit
-from ..vecmath import _vtanh
+from ..vecmath import _tanh
 from .common import gemm, recurrent, recurrent_t
 
 GATES = 4
@@ -40,46 +42,35 @@ def init_bias(b: np.ndarray, b_hn: np.ndarray, hidden: int) -> None:
 
 
 @jit
-def forward(W_h, b_hn, A, R, H, C, bits):
+def forward(W_h, b_hn, A, R, H, C):
     """Run the layer over T steps from H[0], C[0]; fills H[1..T], C[1..T], A, R."""
     T, B, G = A.shape
     m = G // 4
     half = A.dtype.type(0.5)
+    one = A.dtype.type(1.0)
     for t in range(T):
         at, rt = A[t], R[t]
         recurrent(H[t], W_h, rt)                       # (B, m) @ (m, 4m): the recurrent term
+        c_prev, c_new, h_new = C[t], C[t + 1], H[t + 1]
         for s in range(B):
-            a, r = at[s], rt[s]
-            for j in range(m):                      # i, f: halved for σ via tanh
-                a[j] = half * (a[j] + r[j])
-            for j in range(m, 2 * m):
-                a[j] = half * (a[j] + r[j])
-            for j in range(2 * m, 3 * m):           # g: tanh itself
-                a[j] += r[j]
-            for j in range(3 * m, 4 * m):           # o
-                a[j] = half * (a[j] + r[j])
-        flat_a, flat_r = at.reshape(-1), rt.reshape(-1)
-        _vtanh(flat_a, flat_r, bits[:flat_a.size])
-        c_prev, c_new = C[t], C[t + 1]
-        for s in range(B):
-            a, r = at[s], rt[s]
-            for j in range(m):
-                a[j] = half + half * r[j]
-                a[m + j] = half + half * r[m + j]
-                a[2 * m + j] = r[2 * m + j]
-                a[3 * m + j] = half + half * r[3 * m + j]
-                c_new[s, j] = a[m + j] * c_prev[s, j] + a[j] * a[2 * m + j]
-        tanh_c = flat_r[:B * m]
-        _vtanh(c_new.reshape(-1), tanh_c, bits[:B * m])
-        h_new = H[t + 1]
-        for s in range(B):
-            a = at[s]
-            for j in range(m):
-                h_new[s, j] = a[3 * m + j] * tanh_c[s * m + j]
+            a, r, cp, cn, hn = at[s], rt[s], c_prev[s], c_new[s], h_new[s]
+            # two passes per stream, each vectorised over j (LLVM will not vectorise one loop
+            # that reads and writes a at four offsets: too many runtime overlap checks)
+            for j in range(G):                      # the gates: i, f, o = σ, g = tanh
+                g_block = j >= 2 * m and j < 3 * m
+                scale = one if g_block else half
+                v = _tanh(scale * (a[j] + r[j]))
+                a[j] = v if g_block else half + half * v
+            for j in range(m):                      # cell and output
+                c = a[m + j] * cp[j] + a[j] * a[2 * m + j]
+                tc = _tanh(c)
+                cn[j] = c
+                r[j] = tc                           # tanh(c') for the backward pass
+                hn[j] = a[3 * m + j] * tc
 
 
 @jit
-def backward(W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc, bits):
+def backward(W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc):
     """Backpropagate dH[t] (the loss gradient w.r.t. H[t+1] from above) through the layer.
 
     Writes dA (gradient w.r.t. the gate pre-activations, i.e. the input projection) and
@@ -93,13 +84,13 @@ def backward(W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc, bits):
             dh[s, j] = 0.0
             dc[s, j] = 0.0
     for t in range(T - 1, -1, -1):
-        at, dat, tanh_c = A[t], dA[t], R[t].reshape(-1)
+        at, dat, rt = A[t], dA[t], R[t]
         c_prev, dht = C[t], dH[t]
         for s in range(B):
-            a, da = at[s], dat[s]
+            a, da, tanh_c = at[s], dat[s], rt[s]
             for j in range(m):
                 i, f, g, o = a[j], a[m + j], a[2 * m + j], a[3 * m + j]
-                tc = tanh_c[s * m + j]
+                tc = tanh_c[j]
                 dhj = dht[s, j] + dh[s, j]
                 dcj = dhj * o * (one - tc * tc) + dc[s, j]
                 dc[s, j] = dcj * f

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..jit import jit
-from ..vecmath import _vtanh
+from ..vecmath import _tanh
 from .common import gemm, recurrent, recurrent_t
 
 GATES = 1
@@ -32,20 +32,21 @@ def init_bias(b: np.ndarray, b_hn: np.ndarray, hidden: int) -> None:
 
 
 @jit
-def forward(W_h, b_hn, A, R, H, C, bits):
+def forward(W_h, b_hn, A, R, H, C):
     """Run the layer over T steps from H[0]; fills H[1..T] and A."""
     T, B, m = A.shape
     for t in range(T):
         at, rt = A[t], R[t]
         recurrent(H[t], W_h, rt)
-        fa, fr = at.reshape(-1), rt.reshape(-1)
+        fa, fr, fh = at.reshape(-1), rt.reshape(-1), H[t + 1].reshape(-1)
         for i in range(fa.size):
-            fa[i] += fr[i]
-        _vtanh(fa, H[t + 1].reshape(-1), bits[:fa.size])
+            v = fa[i] + fr[i]
+            fa[i] = v
+            fh[i] = _tanh(v)
 
 
 @jit
-def backward(W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc, bits):
+def backward(W_h, b_hn, A, R, H, C, dH, dA, dR, dW_h, db_hn, dh, dc):
     """Backpropagate dH[t] (gradient w.r.t. H[t+1] from above); writes dA (w.r.t. the
     pre-activation) and dW_h; dh is the (B, m) carry. dR, db_hn, dc are unused."""
     T, B, m = A.shape
