@@ -454,13 +454,13 @@ def _starts_fresh(sched, k, s):
 def finish_update(flat, grads, hp, sched, run, next_h, next_c, loss, x0, i):
     """The rest of an update after its stream groups (losses summed into loss): advance the
     schedule (wrap the epoch; zero the states of the streams that start the chunk fresh: all
-    of them at the epoch's first chunk, in record mode those starting a record or idle), stop if the loss is not
-    finite (returns False, nothing updated), record loss and smooth loss (0.999 s + 0.001 L,
-    started at update 0's loss) at run.losses[i], sum the groups' gradients grads (n, N) into
-    flat.grad in group order (grads may be flat.grad itself as (1, N)), keep the best model
-    when the smooth loss reaches a new minimum (the pre-update parameters, in the optimizer's
-    pass; stream 0's starting state and first character x0), clip + optimizer, carry the
-    states."""
+    of them at the epoch's first chunk, in record mode those starting a record or idle), stop
+    if the loss is not finite (returns False, nothing updated), record loss and smooth loss
+    (0.999 s + 0.001 L, started at update 0's loss) at run.losses[i], sum the groups'
+    gradients grads (n, N) into flat.grad in group order (grads may be flat.grad itself as
+    (1, N)), keep the best model when the smooth loss reaches a new minimum (the pre-update
+    parameters, in the optimizer's pass; stream 0's starting state and first character x0),
+    clip + optimizer, carry the states."""
     ist, fst = run.istate, run.fstate
     if ist[CHUNK] >= sched.chunks_per_epoch:
         ist[CHUNK] = 0
