@@ -172,20 +172,19 @@ class CheckpointingCallbacks:
 
 
 def _schedule(corpus, cfg: TrainConfig):
-    """The chunk schedule of the DD2424 engine ((starts, lengths, resets)), or the number of
-    updates per epoch of the general engine's streams; both refuse a text too short."""
+    """The chunk schedule of the DD2424 engine ((starts, lengths, resets), 1-D), the record
+    table of the general engine's per-record training ((starts, lengths, resets), (E, B)), or
+    the number of updates per epoch of its strips; all refuse a text too short."""
     from .data import chunk_schedule
-    from .nettrain import uses_network
+    from .nettrain import record_table, uses_network
 
     if not uses_network(cfg):
         return chunk_schedule(corpus, cfg.seq_length, partial_tail=cfg.reset_per_record)
     from . import streams
 
-    if cfg.reset_per_record:
-        raise FastrnnError("--reset-per-record needs the DD2424 engine (--cell rnn --layers 1 "
-                           "--batch 1 --optimizer adagrad, no --dropout): the general engine "
-                           "reads the text as contiguous strips")
-    streams.check_schedule(corpus.n_chars, cfg.batch, cfg.seq_length)
+    table = record_table(corpus, cfg)
+    if table is not None:
+        return table
     return streams.chunks_per_epoch(corpus.n_chars, cfg.batch, cfg.seq_length)
 
 
@@ -346,7 +345,7 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
         cfg.chars_per_update = predicted_chars_per_update(schedule)
     if resume:
         _check_same_text(train_corpus, state, resume)
-        per_epoch = schedule[0].size if isinstance(schedule, tuple) else schedule
+        per_epoch = len(schedule[0]) if isinstance(schedule, tuple) else schedule
         total = min(cfg.epochs * per_epoch, cfg.max_updates or cfg.epochs * per_epoch)
         if state.update >= total:
             click.echo(f"{resume} already finished its run: {state.update:,} updates "
@@ -469,17 +468,14 @@ def sample(checkpoint_path, n, records, until, temperature, top_p, prime, skip_u
     if until == "":
         raise FastrnnError("--until needs a non-empty string")
     model = load(checkpoint_path, "best" if best else "latest")
-    if isinstance(model, NetModel):
-        if records is not None:
-            raise FastrnnError(f"{checkpoint_path} was not trained with end-of-record symbols "
-                               "(--reset-per-record needs the DD2424 engine); use -n or --until")
-        _echo_stream(_cut_at(model.stream(n, temperature=temperature, top_p=top_p,
-                                          prime=prime, seed=seed, skip_unknown=skip_unknown),
-                             until), prime)
-        return
     if records is not None:
         _sample_records(model, checkpoint_path, records, n, until, temperature, top_p, prime,
                         skip_unknown, seed)
+        return
+    if isinstance(model, NetModel):
+        _echo_stream(_cut_at(model.stream(n, temperature=temperature, top_p=top_p,
+                                          prime=prime, seed=seed, skip_unknown=skip_unknown),
+                             until), prime)
         return
     import numpy as np
 
@@ -500,11 +496,12 @@ def sample(checkpoint_path, n, records, until, temperature, top_p, prime, skip_u
 
 def _sample_records(model, path, count, max_chars, until, temperature, top_p, prime,
                     skip_unknown, seed):
-    """`sample --records N`: whole records, one per line."""
+    """`sample --records N`: whole records, one per line (a model of either engine)."""
     import numpy as np
 
     from .data import END_OF_RECORD, encode
     from .sample import stream_records
+    from .trained import NetModel
 
     if END_OF_RECORD not in model.vocab:
         raise FastrnnError(f"{path} was not trained with end-of-record symbols (train JSON "
@@ -514,8 +511,12 @@ def _sample_records(model, path, count, max_chars, until, temperature, top_p, pr
     prime_ids = encode(prime, model.vocab, skip_unknown=skip_unknown) if prime else None
     rng = np.random.default_rng(seed)
     current = -1
-    for r, piece in stream_records(model.params, model.vocab, END_OF_RECORD, count, max_chars,
-                                   rng, temperature, top_p, prime_ids):
+    if isinstance(model, NetModel):
+        pieces = model.stream_records(count, max_chars, rng, temperature, top_p, prime_ids)
+    else:
+        pieces = stream_records(model.params, model.vocab, END_OF_RECORD, count, max_chars,
+                                rng, temperature, top_p, prime_ids)
+    for r, piece in pieces:
         if r != current:           # a record starts: end the previous line, print the prime
             click.echo(("\n" if r else "") + (prime or ""), nl=False)
             current = r

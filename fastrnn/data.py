@@ -383,7 +383,10 @@ def read_records(path: str, **kw) -> Corpus:
 
 def predicted_chars_per_update(schedule) -> float:
     """Mean characters predicted per update of a chunk_schedule: seq_length, or fewer when
-    records end in shorter chunks (per-record training). Per-character figures divide by it."""
+    records end in shorter chunks (per-record training). Per-character figures divide by it.
+    Of a record table (streams.record_table, (E, B)): per update and stream, the epoch's
+    predictions / (E B) (an idle stream's slot counts 0, as in the update's loss: the sum
+    over the valid steps of all streams / B)."""
     lengths = schedule[1]
     return float(lengths.sum()) / max(lengths.size, 1)
 

@@ -7,6 +7,11 @@ never comes here: fastrnn.train keeps the course's specialised kernels for it. E
 does. The state is a NetState: a TrainState whose parameters, optimizer moments and best
 snapshot are the Network's flat buffers (named views of them), and whose per-stream hidden
 (and cell) states are the Run's arrays, so the kernels update them in place.
+
+Per-record training (config.reset_per_record) reads the corpus through a record table
+(fastrnn.streams.record_table: whole records given greedily to the B streams, short chunks
+padded, a stream reset at each record start) recomputed from the corpus and config at every
+call, so a checkpoint's chunk number is all a resumed run needs.
 """
 from __future__ import annotations
 
@@ -63,10 +68,28 @@ def attach(state: NetState, net: Network, run: Run) -> NetState:
     return state
 
 
+def record_table(corpus: Corpus, config: TrainConfig):
+    """The run's record table (per-record training), or None (the text's strips); either way
+    an error when the corpus is too short for one update."""
+    if config.reset_per_record:
+        return streams.record_table(corpus, config.batch, config.seq_length)
+    streams.check_schedule(corpus.n_chars, config.batch, config.seq_length)
+    return None
+
+
+def updates_per_epoch(corpus: Corpus, config: TrainConfig) -> int:
+    """Updates in one epoch of the general engine (the record table's rows, or the strips'
+    chunks)."""
+    table = record_table(corpus, config)
+    if table is not None:
+        return int(table[0].shape[0])
+    return streams.chunks_per_epoch(corpus.n_chars, config.batch, config.seq_length)
+
+
 def new_net_state(corpus: Corpus, config: TrainConfig) -> NetState:
     """A fresh run of the general engine: initial weights from config.seed, zero moments."""
     K = len(corpus.vocab)
-    streams.check_schedule(corpus.n_chars, config.batch, config.seq_length)
+    record_table(corpus, config)
     net = make_network(config, K)
     net.init(seed=config.seed, sig=config.sig)
     run = net.new_run(streams=config.batch, capacity=PROGRESS_EVERY)
@@ -129,8 +152,12 @@ def _train(state: NetState, corpus: Corpus, cb: Callbacks, val: Corpus | None,
                            f"vocabulary, got {corpus.n_chars} of {len(corpus.vocab)})")
     ids = np.ascontiguousarray(corpus.ids, np.int32)
     B, T = cfg.batch, cfg.seq_length
-    streams.check_schedule(ids.size, B, T)
-    per_epoch = streams.chunks_per_epoch(ids.size, B, T)
+    table = record_table(corpus, cfg)
+    if table is None:
+        per_epoch = streams.chunks_per_epoch(ids.size, B, T)
+    else:
+        per_epoch = int(table[0].shape[0])
+        row_chars = table[1].sum(axis=1, dtype=np.int64)    # characters predicted per update
     total = cfg.epochs * per_epoch
     if cfg.max_updates > 0:
         total = min(total, cfg.max_updates)
@@ -159,10 +186,14 @@ def _train(state: NetState, corpus: Corpus, cb: Callbacks, val: Corpus | None,
         u, k0 = state.update, state.chunk
         pending_sample = None
         if cfg.sample_every > 0 and u % cfg.sample_every == 0 and cfg.sample_length > 0:
-            zero = k0 == 0
+            if table is None:
+                zero, x0 = k0 == 0, int(ids[k0 * T])
+            else:     # a record's start (or an idle stream 0: a fresh record) starts from 0
+                zero = bool(table[2][k0, 0]) or table[1][k0, 0] == 0
+                x0 = int(ids[table[0][k0, 0]])
             h0 = np.zeros_like(run.h[:, 0]) if zero else run.h[:, 0].copy()
             c0 = np.zeros_like(run.c[:, 0]) if zero else run.c[:, 0].copy()
-            out, _, _ = net.sample(int(ids[k0 * T]), cfg.sample_length, rng, h=h0, c=c0)
+            out, _, _ = net.sample(x0, cfg.sample_length, rng, h=h0, c=c0)
             pending_sample = decode(out, state.vocab)
         stop_at = min(total, u + block, u + per_epoch - k0,
                       _next_multiple(u, cfg.sample_every), _next_multiple(u, cfg.checkpoint_every),
@@ -171,16 +202,23 @@ def _train(state: NetState, corpus: Corpus, cb: Callbacks, val: Corpus | None,
                        alpha=cfg.alpha, beta1=cfg.beta1, beta2=cfg.beta2, dropout=cfg.dropout,
                        seed=cfg.seed)
         t_block = time.perf_counter()
-        done = net.train_block(ids, run, ws, hp, stop_at - u, **_threads(threads))
+        done = net.train_block(ids, run, ws, hp, stop_at - u, table=table,
+                               **_threads(threads))
         per_update = (time.perf_counter() - t_block) / max(done, 1)
         block = max(1, min(PROGRESS_EVERY, int(BLOCK_SECONDS / max(per_update, 1e-9))))
         state.loss_history[u:u + done] = run.losses[:done]
         state.smooth_history[u:u + done] = run.smooths[:done]
         _counters_to_state(state)
-        chars += done * B * T
         state.rng_state = rng.bit_generator.state
-        # stream 0's next input: chunk*T <= its strip's last character, also at an epoch end
-        state.next_x0 = int(ids[state.chunk * T])
+        if table is None:
+            chars += done * B * T
+            # stream 0's next input: chunk*T <= its strip's last character, also at an epoch end
+            state.next_x0 = int(ids[state.chunk * T])
+        else:
+            chars += int(row_chars[k0:k0 + done].sum())
+            # stream 0's next input: its next chunk's first, at an epoch end the next epoch's
+            # (an end-of-record symbol wherever a record starts or stream 0 is idle)
+            state.next_x0 = int(ids[table[0][state.chunk % per_epoch, 0]])
         if stop_on_divergence(state, cb, non_finite=done < stop_at - u):
             break
         if pending_sample is not None:

@@ -281,12 +281,14 @@ class Network:
                        hp.beta2, step, self.best, save_best)
 
     def train_block(self, ids: np.ndarray, run: Run, ws: Workspace, hp: Hyper,
-                    n_updates: int, threads: int = 1) -> int:
+                    n_updates: int, threads: int = 1, table=None) -> int:
         """n_updates updates along the stream schedule of ids (any integer array; see
         fastrnn.streams and network_kernels.finish_update); returns how many were done (fewer:
         a non-finite loss). threads > 1 runs the stream groups of each update on that many
         threads (B >= 2; see the module docstring): the result does not depend on it. With
-        B >= 2 the kernels use scratch of their own, so ws's arrays are not written."""
+        B >= 2 the kernels use scratch of their own, so ws's arrays are not written.
+        table: per-record training's (starts, lengths, resets) of streams.record_table
+        (record mode: the epoch is its rows); default the strips of ids."""
         T, B = ws.X.shape
         self._check_ws(ws, hp)
         if run.h.shape[1] != B:
@@ -301,9 +303,7 @@ class Network:
             raise FastrnnError(f"ids: expected an integer array, got {ids.dtype}")
         # one int32 kernel signature whatever the corpus' dtype (uint8 usually)
         ids = np.ascontiguousarray(ids.reshape(-1), np.int32)
-        streams.check_schedule(ids.size, B, T)
-        sched = Schedule(ids, streams.strip_length(ids.size, B),
-                         streams.chunks_per_epoch(ids.size, B, T))
+        sched = self._schedule(ids, B, T, table)
         if B == 1:
             return int(self.kernels.train_block(self.params, self.grads, ws, hp, self.flat,
                                                 sched, run, n_updates))
@@ -316,6 +316,16 @@ class Network:
             return self._train_groups(groups, hp, sched, run, n_updates, None)
         with engine_threads():
             return self._train_groups(groups, hp, sched, run, n_updates, threads)
+
+    @staticmethod
+    def _schedule(ids: np.ndarray, B: int, T: int, table) -> Schedule:
+        if table is None:
+            streams.check_schedule(ids.size, B, T)
+            return Schedule(ids, streams.strip_length(ids.size, B),
+                            streams.chunks_per_epoch(ids.size, B, T), np.zeros((0, 0), np.int64),
+                            np.zeros((0, 0), np.int32), np.zeros((0, 0), np.bool_))
+        starts, lengths, resets = streams.check_table(table, ids.size, B, T)
+        return Schedule(ids, 0, starts.shape[0], starts, lengths, resets)
 
     def _train_groups(self, groups: _Groups, hp: Hyper, sched: Schedule, run: Run,
                       n_updates: int, threads: int | None) -> int:

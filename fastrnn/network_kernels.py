@@ -27,7 +27,12 @@ Why the code looks the way it does:
 - Only the recurrent products h W_h are sequential. Input projections of layers >= 2, the
   logits, and every weight gradient are single BLAS GEMMs over all T*B rows of the chunk.
 - Loss of a chunk = sum over steps, mean over streams: the output gradient is scaled by 1/B
-  once, and everything below inherits it.
+  once, and everything below inherits it. In record mode (per-record training) a stream's
+  chunk can end early: its steps after `length` are padding (target -1), which adds no loss
+  and an exactly-zero output gradient, and, coming after the valid steps, changes neither
+  their outputs nor (zero gradients flowing back) any gradient. The loss stays the sum over
+  the valid steps of all streams divided by B (a padded or idle stream counts 0), so an
+  update's gradient is what a 1/B share of each stream's records asks.
 - The streams of a chunk can be split into groups (stream_group / finish_update): each
   group computes the loss and gradient of its streams into its own buffer, and
   finish_update sums the groups' buffers in group order before the optimizer. fastrnn.network
@@ -52,7 +57,7 @@ from . import optim
 from .cells import gru, lstm, rnn
 from .cells.common import gemm
 from .jit import OPTIONS, jit, jit_inline
-from .streams import fill_chunk
+from .streams import fill_chunk, fill_table_chunk
 from .vecmath import _vexp
 
 
@@ -108,10 +113,14 @@ class Flat(NamedTuple):
 
 
 class Schedule(NamedTuple):
-    """The stream schedule of fastrnn.streams."""
+    """The stream schedule of fastrnn.streams: contiguous strips, or (record mode, per-record
+    training) a record table, whose arrays are empty (0, 0) in strip mode."""
     ids: np.ndarray         # int32 text
-    strip: int              # characters per stream
-    chunks_per_epoch: int
+    strip: int              # characters per stream (strip mode)
+    chunks_per_epoch: int   # E
+    starts: np.ndarray      # (E, B) int64 first input of each stream's chunk (record mode)
+    lengths: np.ndarray     # (E, B) int32 its predictions (0: the stream is idle)
+    resets: np.ndarray      # (E, B) bool: the stream starts it from the zero state
 
 
 class Run(NamedTuple):
@@ -285,6 +294,7 @@ def _forward(cell, P, ws, dropout, seed, update, first):
 def _softmax_loss(P, Y, inv_b):
     """Softmax of every logit row of P (T, B, K) in place; returns sum over rows of
     -log p[y] times inv_b, and leaves P holding the output gradient (p - onehot(y)) inv_b.
+    A row with y < 0 (padding) adds no loss and its gradient row is exactly 0.
 
     Denormal-proof: the loss of a row is log(sum exp(o - mx)) - (o_y - mx), never -log(p),
     and every exp and gradient value below the dtype's smallest normal number is set to
@@ -300,6 +310,10 @@ def _softmax_loss(P, Y, inv_b):
         for s in range(B):
             row = P[t, s]
             y = Y[t, s]
+            if y < 0:
+                for k in range(K):
+                    row[k] = zero
+                continue
             mx = row[0]
             for k in range(K):
                 mx = max(mx, row[k])
@@ -381,48 +395,83 @@ def _chunk_grads(cell, P, G, ws, hp, update, train, first, inv_b):
 def _stream_group(cell, P, G, ws, hp, sched, run, first, inv_b, next_h, next_c):
     """Loss and gradient (into G) of streams first.. first+B-1 of the current update's chunk,
     B = the workspace's streams. Reads run (the chunk number, the states), writes only G, ws
-    and its own streams of next_h / next_c (the final states): groups can run concurrently.
-    finish_update then applies the update."""
+    and its own streams of next_h / next_c (the final states: after the stream's last valid
+    step in record mode): groups can run concurrently. finish_update then applies the
+    update."""
     L = P.W_h.shape[0]
     T, B = ws.X.shape
     ist = run.istate
     k = ist[CHUNK]
     if k >= sched.chunks_per_epoch:
         k = 0
-    fill_chunk(sched.ids, sched.strip, k, ws.X, ws.Y, first)
+    table = sched.starts.shape[0] > 0
+    if table:
+        fill_table_chunk(sched.ids, sched.starts, sched.lengths, k, ws.X, ws.Y, first)
+    else:
+        fill_chunk(sched.ids, sched.strip, k, ws.X, ws.Y, first)
     has_c = run.c.shape[2] > 0
-    for layer in range(L):
-        if k == 0:
-            _fill(ws.H[layer, 0], 0.0)
-            _fill(ws.C[layer, 0], 0.0)
-        else:
-            _copy2(run.h[layer, first:first + B], ws.H[layer, 0])
-            if has_c:
-                _copy2(run.c[layer, first:first + B], ws.C[layer, 0])
+    m = run.h.shape[2]
+    for s in range(B):
+        zero = _starts_fresh(sched, k, first + s)
+        for layer in range(L):
+            h0, c0 = ws.H[layer, 0, s], ws.C[layer, 0, s]
+            if zero:
+                for j in range(m):
+                    h0[j] = 0.0
+                for j in range(c0.size):
+                    c0[j] = 0.0
+            else:
+                h, c = run.h[layer, first + s], run.c[layer, first + s]
+                for j in range(m):
+                    h0[j] = h[j]
+                for j in range(c0.size):
+                    c0[j] = c[j]
     loss = _chunk_grads(cell, P, G, ws, hp, ist[UPDATE], True, first, inv_b)
-    for layer in range(L):
-        _copy2(ws.H[layer, T], next_h[layer, first:first + B])
-        if has_c:
-            _copy2(ws.C[layer, T], next_c[layer, first:first + B])
+    for s in range(B):
+        n = sched.lengths[k, first + s] if table else T
+        for layer in range(L):
+            h, nh = ws.H[layer, n, s], next_h[layer, first + s]
+            for j in range(m):
+                nh[j] = h[j]
+            if has_c:
+                c, nc = ws.C[layer, n, s], next_c[layer, first + s]
+                for j in range(m):
+                    nc[j] = c[j]
     return loss
+
+
+@jit_inline
+def _starts_fresh(sched, k, s):
+    """Whether stream s starts chunk k from the zero state: at the epoch's first chunk (strip
+    mode); where a record starts or the stream is idle (record mode)."""
+    if sched.starts.shape[0] > 0:
+        return sched.resets[k, s] or sched.lengths[k, s] == 0
+    return k == 0
 
 
 @jit
 def finish_update(flat, grads, hp, sched, run, next_h, next_c, loss, x0, i):
     """The rest of an update after its stream groups (losses summed into loss): advance the
-    schedule (wrap the epoch; zero the states at its first chunk), stop if the loss is not
-    finite (returns False, nothing updated), record loss and smooth loss (0.999 s + 0.001 L,
-    started at update 0's loss) at run.losses[i], sum the groups' gradients grads (n, N) into
-    flat.grad in group order (grads may be flat.grad itself as (1, N)), keep the best model
-    when the smooth loss reaches a new minimum (the pre-update parameters, in the optimizer's
-    pass; stream 0's starting state and first character x0), clip + optimizer, carry the
-    states."""
+    schedule (wrap the epoch; zero the states of the streams that start the chunk fresh: all
+    of them at the epoch's first chunk, in record mode those starting a record or idle), stop
+    if the loss is not finite (returns False, nothing updated), record loss and smooth loss
+    (0.999 s + 0.001 L, started at update 0's loss) at run.losses[i], sum the groups'
+    gradients grads (n, N) into flat.grad in group order (grads may be flat.grad itself as
+    (1, N)), keep the best model when the smooth loss reaches a new minimum (the pre-update
+    parameters, in the optimizer's pass; stream 0's starting state and first character x0),
+    clip + optimizer, carry the states."""
     ist, fst = run.istate, run.fstate
     if ist[CHUNK] >= sched.chunks_per_epoch:
         ist[CHUNK] = 0
         ist[EPOCH] += 1
     k = ist[CHUNK]
-    if k == 0:
+    if sched.starts.shape[0] > 0:
+        for s in range(run.h.shape[1]):
+            if _starts_fresh(sched, k, s):
+                for layer in range(run.h.shape[0]):
+                    _fill(run.h[layer, s], 0.0)
+                    _fill(run.c[layer, s], 0.0)
+    elif k == 0:
         _fill(run.h, 0.0)
         _fill(run.c, 0.0)
     if not np.isfinite(loss):

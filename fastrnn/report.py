@@ -294,6 +294,11 @@ def write_report(path: str, out: str, opts: ReportOptions | None = None, *,
         ["parameters (U, W, V, b, c)", f"{n_params(state):,}"],
         ["sequence length τ", f"{tau}"],
         ["learning rate η (AdaGrad)", f"{cfg.eta:g}"],
+    ] + [
+        # options a resumed run changed (`train --resume --eta ...`), as info shows them
+        ["changed on --resume", f"{name} {old:g} -> {new:g} from update {update:,}"]
+        for update, name, old, new in getattr(state, "changes", [])
+    ] + [
         ["AdaGrad ε", f"{cfg.eps:g}"],
         ["initial weights σ", f"{cfg.sig:g}"],
         ["gradient clipping", f"[−{cfg.clip:g}, {cfg.clip:g}]"],

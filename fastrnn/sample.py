@@ -83,12 +83,20 @@ def stream_until(params: dict, vocab: str, h: np.ndarray, x0: int, n: int,
     """Yield sampled text in pieces, n characters at most, ending at the first `stop` string
     (included when keep_stop; a stop that is not kept must be one character, as the
     end-of-record symbol is). h is updated in place."""
+    yield from cut_at_stop(stream_ids(params, h, x0, n, rng, temperature, top_p), vocab, stop,
+                           keep_stop)
+
+
+def cut_at_stop(id_pieces, vocab: str, stop: str | None = None,
+                keep_stop: bool = True) -> Iterator[str]:
+    """The text of an iterator of id arrays, in pieces, ending at the first `stop` string as
+    stream_until says (a stop that is not kept must be one character)."""
     from .data import decode
 
     if stop is not None and not keep_stop and len(stop) != 1:
         raise FastrnnError("a stop string that is not printed must be one character")
     tail = ""          # the last len(stop)-1 characters yielded: a stop may straddle pieces
-    for ids in stream_ids(params, h, x0, n, rng, temperature, top_p):
+    for ids in id_pieces:
         piece = decode(ids, vocab)
         if stop:
             window = tail + piece

@@ -232,8 +232,13 @@ def make_trials(grid: dict, fixed: TrainConfig, seeds=(0,), random_n: int = 0,
 # ------------------------------------------------------------------------- one trial
 def planned_updates(corpus, cfg: TrainConfig) -> int:
     from .data import chunk_schedule
+    from .nettrain import updates_per_epoch, uses_network
 
-    per_epoch = chunk_schedule(corpus, cfg.seq_length, partial_tail=cfg.reset_per_record)[0].size
+    if uses_network(cfg):       # the streams' strips, or their record table
+        per_epoch = updates_per_epoch(corpus, cfg)
+    else:
+        per_epoch = chunk_schedule(corpus, cfg.seq_length,
+                                   partial_tail=cfg.reset_per_record)[0].size
     total = cfg.epochs * per_epoch
     return min(total, cfg.max_updates) if cfg.max_updates > 0 else total
 

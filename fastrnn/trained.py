@@ -99,7 +99,6 @@ class NetModel(_Sampling):
                prime: str | None = None, seed: int | None = None, skip_unknown: bool = False):
         """Yield the synthesised text in small pieces, as it is drawn."""
         from .nettrain import prime_state
-        from .sample import STREAM_PIECE
 
         check_options(n, temperature, top_p)
         net = self.state.net
@@ -110,6 +109,14 @@ class NetModel(_Sampling):
                 raise FastrnnError("--prime has no characters of the model's vocabulary")
             h, c, x0 = prime_state(net, ids, h, c, params=self.weights)
         rng = np.random.default_rng(seed)
+        for out in self._stream_ids(h, c, x0, n, rng, temperature, top_p):
+            yield decode(out, self.vocab)
+
+    def _stream_ids(self, h, c, x0: int, n: int, rng, temperature: float, top_p: float):
+        """Arrays of sampled ids, n in all, from state (h, c) feeding x0 first."""
+        from .sample import STREAM_PIECE
+
+        net = self.state.net
         ws = net.sample_workspace()
         left = n
         while left > 0:
@@ -118,7 +125,35 @@ class NetModel(_Sampling):
                                    ws=ws)
             x0 = int(out[-1])
             left -= out.size
-            yield decode(out, self.vocab)
+            yield out
+
+    def stream_records(self, count: int, max_chars: int, rng: np.random.Generator,
+                       temperature: float = 1.0, top_p: float = 1.0,
+                       prime_ids: np.ndarray | None = None):
+        """Yield (record number, text piece) of `count` whole records, as
+        fastrnn.sample.stream_records does for the DD2424 model: each from the zero state,
+        fed the end-of-record symbol (then the priming ids) first, ending before the next
+        end-of-record symbol or after max_chars. Needs a model trained per record."""
+        from .data import END_OF_RECORD
+        from .nettrain import prime_state
+        from .sample import cut_at_stop
+
+        check_options(max_chars, temperature, top_p)
+        if END_OF_RECORD not in self.vocab:
+            raise FastrnnError("this model was not trained with end-of-record symbols (train "
+                               "JSON records with --reset-per-record)")
+        net = self.state.net
+        eor = self.vocab.index(END_OF_RECORD)
+        start = np.concatenate([[eor], prime_ids if prime_ids is not None else []]).astype(
+            np.int32)
+        zero_h, zero_c = np.zeros_like(self.hprev), np.zeros_like(self.cprev)
+        for r in range(count):
+            h, c, x0 = prime_state(net, start, zero_h, zero_c, params=self.weights)
+            yield r, ""               # so that an empty record still counts as one
+            for piece in cut_at_stop(self._stream_ids(h, c, x0, max_chars, rng, temperature,
+                                                      top_p),
+                                     self.vocab, END_OF_RECORD, keep_stop=False):
+                yield r, piece
 
 
 def load(path: str, which: str = "best") -> Model | NetModel:

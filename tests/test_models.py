@@ -160,13 +160,3 @@ def test_version_1_file_loads_and_resumes(tmp_path):
     np.testing.assert_allclose(resumed.loss_history[:48], fresh.loss_history[:48], rtol=1e-12)
     with h5py.File(ck) as f:
         assert int(f.attrs["format_version"]) >= 2
-
-
-def test_per_record_training_needs_the_course_engine(tmp_path):
-    import json
-
-    path = tmp_path / "r.json"
-    path.write_text(json.dumps([{"text": builtin_text()[i:i + 200]} for i in range(0, 4000, 200)]))
-    msg = one_line_error(run("train", path, "--reset-per-record", "--cell", "lstm", "-o",
-                             tmp_path / "r.h5", ok=False))
-    assert "--reset-per-record needs the DD2424 engine" in msg

@@ -152,3 +152,17 @@ def test_report_bad_input_gives_one_line_errors(reported, tmp_path):
     assert "the check needs seq-length+1 = 26" in one_line_error(
         run("report", ckpt, tmp_path / "file.txt", "-o", tmp_path / "r", ok=False))
     assert not (tmp_path / "r").exists()       # a failed report leaves no directory behind
+
+
+def test_report_lists_learning_rate_changes_made_on_resume(tmp_path):
+    text = tmp_path / "small.txt"
+    text.write_text(builtin_text()[:3000], encoding="utf-8")
+    ck = tmp_path / "ck.h5"
+    base = ["train", text, "-o", ck, "--hidden", 8, "--sample-every", 0, "-q"]
+    run(*base, "--max-updates", 30)
+    run(*base, "--max-updates", 60, "--resume", ck, "--eta", 0.05)
+    run("report", ck, text, "-o", tmp_path / "report", "--gradcheck-hidden", 2, "-n", 20)
+    md = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+    assert "| changed on --resume | eta 0.1 -> 0.05 from update 30 |" in md
+    hp = md[md.find("## 1."):md.find("## 2.")]
+    assert "eta 0.1 -> 0.05 from update 30" in hp

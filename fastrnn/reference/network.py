@@ -3,6 +3,11 @@
 Min-char-rnn style: one stream at a time, one step at a time, explicit one-hot inputs.
 Parameters are a dict with fastrnn.network's names (l1.W_x, l1.W_h, l1.b, [l1.b_hn], ...,
 W_y, b_y); states are arrays (L, B, m) of h (and c for a cell with two states).
+
+Per-record training (record mode): a target -1 is padding, and a stream's padding comes after
+its valid steps, so a stream here simply stops at its first -1: no loss, no gradient, and its
+final state is the one after its last valid step. The training loop takes a record table
+(fastrnn.streams.record_table) and starts a stream from 0 where a record starts or it is idle.
 """
 from __future__ import annotations
 
@@ -47,7 +52,8 @@ def layer_params(params, i):
 
 def loss_and_grads(cell, params, X, Y, h0, c0=None, dropout=0.0, seed=0, update=0):
     """Loss (sum over steps, mean over streams), gradients (dict of the params' names) and final
-    states (h, c) of chunk X, Y (T, B) from states h0, c0 (L, B, m)."""
+    states (h, c) of chunk X, Y (T, B) from states h0, c0 (L, B, m). A stream stops at its
+    first target -1 (padding: record mode); its final states are those after its last step."""
     ref = CELLS[cell].reference_module()
     L = layer_count(params)
     T, B = X.shape
@@ -63,7 +69,8 @@ def loss_and_grads(cell, params, X, Y, h0, c0=None, dropout=0.0, seed=0, update=
     for s in range(B):
         state = [(h0[layer, s],) if ref.STATES == 1 else (h0[layer, s], c0[layer, s]) for layer in range(L)]
         caches, tops, probs = [], [], []
-        for t in range(T):
+        steps = int(np.argmax(Y[:, s] < 0)) if np.any(Y[:, s] < 0) else T
+        for t in range(steps):
             x = np.zeros(K)
             x[X[t, s]] = 1.0
             step_caches = []
@@ -83,7 +90,7 @@ def loss_and_grads(cell, params, X, Y, h0, c0=None, dropout=0.0, seed=0, update=
             if ref.STATES == 2:
                 c_out[layer, s] = state[layer][1]
         dnext = [tuple(np.zeros(m) for _ in range(ref.STATES)) for _ in range(L)]
-        for t in reversed(range(T)):
+        for t in reversed(range(steps)):
             do = probs[t].copy()
             do[Y[t, s]] -= 1.0
             do /= B                                      # mean over streams
@@ -104,25 +111,37 @@ def new_moments(params):
 
 def train(cell, params, ids, streams, seq_length, n_updates, optimizer="adagrad", eta=0.1,
           clip=5.0, eps=1e-8, alpha=0.95, beta1=0.9, beta2=0.999, dropout=0.0, seed=0,
-          moments=None):
+          moments=None, table=None):
     """The training loop over the stream schedule, plainly: returns a dict with params (updated
     in place), moments, losses, smooths, final h, c, best (params before the best update), best
-    update, best_h, best_c (stream 0's starting states) and best_x0."""
+    update, best_h, best_c (stream 0's starting states) and best_x0. table: record mode's
+    (starts, lengths, resets) of fastrnn.streams.record_table; default the strips."""
     L = layer_count(params)
     m = params["l1.W_h"].shape[0]
     B, T = streams, seq_length
     strip = len(ids) // B
-    per_epoch = (strip - 1) // T
+    per_epoch = (strip - 1) // T if table is None else len(table[0])
     moments = moments or new_moments(params)
     h, c = np.zeros((L, B, m)), np.zeros((L, B, m))
     out = {"losses": [], "smooths": [], "best_smooth": np.inf}
     smooth = None
     for u in range(n_updates):
         k = u % per_epoch
-        if k == 0:
-            h, c = np.zeros((L, B, m)), np.zeros((L, B, m))
-        X = np.array([[ids[s * strip + k * T + t] for s in range(B)] for t in range(T)])
-        Y = np.array([[ids[s * strip + k * T + t + 1] for s in range(B)] for t in range(T)])
+        if table is None:
+            if k == 0:
+                h, c = np.zeros((L, B, m)), np.zeros((L, B, m))
+            X = np.array([[ids[s * strip + k * T + t] for s in range(B)] for t in range(T)])
+            Y = np.array([[ids[s * strip + k * T + t + 1] for s in range(B)] for t in range(T)])
+        else:
+            starts, lengths, resets = (np.asarray(a)[k] for a in table)
+            for s in range(B):
+                if resets[s] or lengths[s] == 0:          # a record starts, or idle
+                    h[:, s], c[:, s] = 0.0, 0.0
+            # padding: input the next character (the kernels' choice), target -1
+            X = np.array([[ids[starts[s] + min(t, lengths[s])] for s in range(B)]
+                          for t in range(T)])
+            Y = np.array([[ids[starts[s] + t + 1] if t < lengths[s] else -1 for s in range(B)]
+                          for t in range(T)])
         loss, grads, h_new, c_new = loss_and_grads(cell, params, X, Y, h, c, dropout, seed, u)
         smooth = loss if smooth is None else 0.999 * smooth + 0.001 * loss
         out["losses"].append(loss)
