@@ -26,6 +26,8 @@ CASES = {
     "lstm m=100 B=1": ("lstm", 100, 1, 1, 25, "adam", 2e-3),
     "rnn m=100 B=32": ("rnn", 100, 1, 32, 25, "adagrad", 0.1),
     "lstm m=100 B=32": ("lstm", 100, 1, 32, 25, "adam", 2e-3),
+    "rnn m=100 B=64": ("rnn", 100, 1, 64, 25, "adagrad", 0.1),
+    "lstm m=100 B=64": ("lstm", 100, 1, 64, 25, "adam", 2e-3),
     "lstm m=256 L=2 B=64 seq=100": ("lstm", 256, 2, 64, 100, "adam", 2e-3),
 }
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
