@@ -14,13 +14,9 @@ the chunks changes nothing but speed.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
-
-from .config import FASTMATH
+from .jit import jit as _jit
 from .kernels import _matvec_add
 from .vecmath import _vexp, _vtanh
-
-_jit = njit(cache=True, error_model="numpy", fastmath=set(FASTMATH), nogil=True)
 
 
 @_jit

@@ -27,16 +27,15 @@ The algorithm itself is described in docs/algorithm.md.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
-
-from .config import FASTMATH
+from .jit import jit as _jit
+from .jit import jit_inline as _jit_inline
 from .vecmath import _rsqrt, _smallest_normal, _vexp, _vtanh
 
-_jit = njit(cache=True, error_model="numpy", fastmath=set(FASTMATH), nogil=True)
-# Helpers called from one place are inlined at Numba's IR level: LLVM inlines them anyway, and
-# compiling each on its own first adds to the cold start. A helper called from several places
-# (adagrad_dense, 4 calls) stays a compiled function: inlined, it would be compiled 4 times.
-_jit_inline = njit(error_model="numpy", fastmath=set(FASTMATH), nogil=True, inline="always")
+# _jit: cached, keyed by the hash of every kernel source (fastrnn.jit), so an edit of
+# fastrnn.vecmath recompiles these too. Helpers called from one place are _jit_inline (inlined
+# at Numba's IR level): LLVM inlines them anyway, and compiling each on its own first adds to
+# the cold start. A helper called from several places (adagrad_dense, 4 calls) stays a
+# compiled function: inlined, it would be compiled 4 times.
 
 
 @_jit_inline

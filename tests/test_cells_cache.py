@@ -28,6 +28,17 @@ def test_every_module_compiled_through_jit_is_hashed():
     assert users and users <= set(jit.KERNEL_SOURCES), users - set(jit.KERNEL_SOURCES)
 
 
+def test_no_module_caches_around_jit():
+    """A plain njit(cache=True) outside fastrnn.vecmath's own test entries would be keyed by
+    its file alone and outlive an edit of the kernels it calls."""
+    for folder, _, files in os.walk(PACKAGE):
+        for name in files:
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, PACKAGE)
+            if name.endswith(".py") and rel not in ("jit.py", "vecmath.py"):
+                assert not re.search(r"njit\([^)]*cache=True", open(path).read()), rel
+
+
 def test_the_source_hash_is_in_every_cache_key(tmp_path):
     a, b = tmp_path / "a.py", tmp_path / "b.py"
     a.write_text("x = 1\n")
