@@ -34,7 +34,7 @@ OPTIONS = {"error_model": "numpy", "fastmath": set(FASTMATH), "nogil": True}
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # every file whose compiled code can end up inside a `jit` function's cache entry
 KERNEL_SOURCES = ("jit.py", "config.py", "vecmath.py", "optim.py", "streams.py", "kernels.py",
-                  "evalkernels.py", "network_kernels.py", "cells/__init__.py", "cells/common.py",
+                  "evalkernels.py", "draw.py", "network_kernels.py", "cells/__init__.py", "cells/common.py",
                   "cells/rnn.py", "cells/lstm.py", "cells/gru.py")
 
 

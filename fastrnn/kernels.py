@@ -27,6 +27,9 @@ The algorithm itself is described in docs/algorithm.md.
 from __future__ import annotations
 
 import numpy as np
+from .draw import inverse_cdf as _inverse_cdf
+from .draw import nucleus as _nucleus
+from .draw import softmax_t as _softmax_t
 from .jit import jit as _jit
 from .jit import jit_inline as _jit_inline
 from .vecmath import _rsqrt, _smallest_normal, _vexp, _vtanh
@@ -314,17 +317,6 @@ def _logits(p, h, o):
     return top, mx
 
 
-@_jit_inline
-def _softmax_t(o, mx, temperature):
-    """o <- softmax(o / temperature) in place, given mx = max o."""
-    tot = 0.0
-    for k in range(o.size):
-        o[k] = np.exp((o[k] - mx) / temperature)
-        tot += o[k]
-    for k in range(o.size):
-        o[k] /= tot
-
-
 @_jit
 def prime(p, h, ids):
     """Feed ids through the RNN: h <- step(h, x) for each x, in place."""
@@ -339,7 +331,6 @@ def sample(p, x0, temperature, uniforms, h, out):
     in place. temperature 0 is argmax. uniforms[i] in [0, 1) decides draw i (inverse CDF), so
     the caller's RNG decides."""
     a, prob = np.empty_like(h), np.empty_like(p.c)
-    K = prob.size
     x = x0
     for step in range(out.size):
         _step_hidden(p, h, x, a)
@@ -348,14 +339,7 @@ def sample(p, x0, temperature, uniforms, h, out):
             x = top
         else:
             _softmax_t(prob, mx, temperature)
-            u = uniforms[step]
-            x = K - 1
-            acc = 0.0
-            for k in range(K):
-                acc += prob[k]
-                if u < acc:
-                    x = k
-                    break
+            x = _inverse_cdf(prob, uniforms[step])
         out[step] = x
 
 
@@ -365,28 +349,12 @@ def sample_top_p(p, x0, temperature, top_p, uniforms, h, out):
     temperature > 0). A kernel of its own: np.argsort is slow to compile, which training
     (always top_p = 1) need not pay."""
     a, prob = np.empty_like(h), np.empty_like(p.c)
-    K = prob.size
     x = x0
     for step in range(out.size):
         _step_hidden(p, h, x, a)
         _, mx = _logits(p, h, prob)
         _softmax_t(prob, mx, temperature)
-        order = np.argsort(-prob)
-        mass = 0.0
-        keep = K
-        for rank in range(K):
-            mass += prob[order[rank]]
-            if mass >= top_p:
-                keep = rank + 1
-                break
-        u = uniforms[step] * mass        # draw inside the kept mass
-        x = order[keep - 1]
-        acc = 0.0
-        for rank in range(keep):
-            acc += prob[order[rank]]
-            if u < acc:
-                x = order[rank]
-                break
+        x = _nucleus(prob, uniforms[step], top_p)
         out[step] = x
 
 

@@ -56,6 +56,7 @@ from numba.extending import overload
 from . import optim
 from .cells import gru, lstm, rnn
 from .cells.common import gemm
+from .draw import inverse_cdf, nucleus, softmax_t
 from .jit import OPTIONS, jit, jit_inline
 from .streams import fill_chunk, fill_table_chunk
 from .vecmath import _vexp
@@ -548,39 +549,10 @@ def _draw(p, temperature, top_p, r):
             best = k
     if temperature == 0.0:
         return best
-    mx = p[best]
-    tot = 0.0
-    for k in range(K):
-        p[k] = np.exp((p[k] - mx) / temperature)
-        tot += p[k]
-    for k in range(K):
-        p[k] /= tot
-    x = K - 1
+    softmax_t(p, p[best], temperature)
     if top_p < 1.0:
-        order = np.argsort(-p)
-        mass = 0.0
-        keep = K
-        for i in range(K):
-            mass += p[order[i]]
-            if mass >= top_p:
-                keep = i + 1
-                break
-        r *= mass                       # draw inside the kept mass
-        x = order[keep - 1]
-        acc = 0.0
-        for i in range(keep):
-            acc += p[order[i]]
-            if r < acc:
-                x = order[i]
-                break
-    else:
-        acc = 0.0
-        for k in range(K):
-            acc += p[k]
-            if r < acc:
-                x = k
-                break
-    return x
+        return nucleus(p, r, top_p)
+    return inverse_cdf(p, r)
 
 
 @jit
