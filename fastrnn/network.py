@@ -304,18 +304,18 @@ class Network:
         # one int32 kernel signature whatever the corpus' dtype (uint8 usually)
         ids = np.ascontiguousarray(ids.reshape(-1), np.int32)
         sched = self._schedule(ids, B, T, table)
-        if B == 1:
-            return int(self.kernels.train_block(self.params, self.grads, ws, hp, self.flat,
-                                                sched, run, n_updates))
-        key = (T, B, ws.M.shape[1] > 0)
-        if key not in self._groups:
-            self._groups[key] = _Groups(self, T, B, key[2])
-        groups = self._groups[key]
-        threads = min(int(threads), len(groups.spans))
-        if threads == 1:
-            return self._train_groups(groups, hp, sched, run, n_updates, None)
+        # one BLAS thread per compute thread, whoever calls (CLI, fastrnn.train, this API)
         with engine_threads():
-            return self._train_groups(groups, hp, sched, run, n_updates, threads)
+            if B == 1:
+                return int(self.kernels.train_block(self.params, self.grads, ws, hp, self.flat,
+                                                    sched, run, n_updates))
+            key = (T, B, ws.M.shape[1] > 0)
+            if key not in self._groups:
+                self._groups[key] = _Groups(self, T, B, key[2])
+            groups = self._groups[key]
+            threads = min(int(threads), len(groups.spans))
+            return self._train_groups(groups, hp, sched, run, n_updates,
+                                      None if threads == 1 else threads)
 
     @staticmethod
     def _schedule(ids: np.ndarray, B: int, T: int, table) -> Schedule:

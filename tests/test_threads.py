@@ -46,6 +46,39 @@ def test_training_runs_blas_on_one_thread_and_restores_the_callers_setting(tmp_p
     assert len(before) >= 1
 
 
+@pytest.mark.parametrize("streams,threads", [(1, 1), (4, 1), (4, 2)])
+def test_the_network_api_runs_blas_on_one_thread(streams, threads, monkeypatch):
+    """Network.train_block, called directly (no CLI, no fastrnn.train around it), limits BLAS
+    itself, for one stream and for stream groups on one or more threads."""
+    from threadpoolctl import threadpool_limits
+
+    from fastrnn import network_kernels
+    from fastrnn.network import Network
+
+    net = Network("rnn", vocab_size=5, hidden=4, layers=1)
+    net.init(0)
+    seen = []
+    kernel = network_kernels.ENTRIES["rnn"]
+    name = "train_block" if streams == 1 else "finish_update"
+    original = getattr(kernel, name)
+
+    def spy(*args):
+        seen.append(blas_thread_counts())
+        return original(*args)
+
+    monkeypatch.setattr(net, "kernels", kernel._replace(**{name: spy}))
+    ids = (np.arange(300) % 5).astype(np.int32)
+    with engine_threads():           # loads SciPy's BLAS, so the caller's limit reaches it
+        pass
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_thread_counts()
+        net.train_block(ids, net.new_run(streams, 3), net.workspace(4, streams),
+                        net.hyper(), 3, threads=threads)
+        after = blas_thread_counts()
+    assert seen and all(c == [1] * len(c) for c in seen), seen
+    assert before == after and set(before) == {2}
+
+
 def test_cli_process_pins_blas():
     code = ("from fastrnn.threads import pin_process, blas_thread_counts; pin_process(); "
             "print(blas_thread_counts())")
