@@ -1,0 +1,88 @@
+"""Where the time of one update of the cells engine goes, and how its stream groups share cores.
+
+    python bench/profile_cells.py [lstm|gru|rnn] [m] [B] [float32|float64]
+
+Prints microseconds per update (seq 25, K=65, Adam, random text): the whole update
+(Network.train_block), the chunk's loss and gradients, one layer's cell forward and backward,
+the optimizer pass, and for B >= 2 one stream group alone against two groups running at once
+on two threads (the kernels release the GIL) and the serial finish_update. BLAS is held at one
+thread. Not a test: throughput against PyTorch is `pytest bench/test_cells.py`.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import numpy as np
+
+
+def per_call(f, repeats: int) -> float:
+    """Seconds per call of f after one warm-up call."""
+    f()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        f()
+    return (time.perf_counter() - start) / repeats
+
+
+def main(cell="lstm", m=100, B=1, dtype="float32"):
+    from fastrnn import optim
+    from fastrnn.network import Network
+    from fastrnn.threads import engine_threads
+
+    T, K = 25, 65
+    net = Network(cell, vocab_size=K, hidden=m, layers=1, dtype=dtype)
+    net.init(seed=0)
+    ws, hp, run = net.workspace(T, B), net.hyper("adam", eta=2e-3), net.new_run(B, 200)
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, K, 1_000_000).astype(np.int32)
+    X, Y = (rng.integers(0, K, (T, B)).astype(np.int32) for _ in range(2))
+    P, G, mod = net.params, net.grads, net.cell_module
+    n = max(2, 200 // B)
+    rows = {"update (train_block)": per_call(lambda: net.train_block(ids, run, ws, hp, n), 3) / n}
+    with engine_threads():
+        rows["loss and gradients of a chunk"] = per_call(
+            lambda: net.loss_and_grads(X, Y, ws, hp), 20)
+        rows["cell forward, one layer"] = per_call(
+            lambda: mod.forward(P.W_h[0], P.b_hn[0], ws.A[0], ws.R[0], ws.H[0], ws.C[0]), 20)
+        rows["cell backward, one layer"] = per_call(
+            lambda: mod.backward(P.W_h[0], P.b_hn[0], ws.A[0], ws.R[0], ws.H[0], ws.C[0], ws.dH,
+                                 ws.dA, ws.dR, G.W_h[0], G.b_hn[0], ws.dh, ws.dc), 20)
+        rows["optimizer (adam)"] = per_call(
+            lambda: optim.adam(net.theta, net.grad, net.moments, hp.eta, hp.clip, hp.eps,
+                               hp.beta1, hp.beta2, 5, net.best, False), 50)
+        if B >= 2:
+            groups = net._groups[(T, B, False)]
+            sched = net._schedule(ids, B, T, None)
+            kern = net.kernels
+
+            def group(g):
+                return kern.stream_group(net.params, groups.views[g], groups.ws[g], hp, sched,
+                                         run, groups.spans[g][0], 1.0 / B, groups.next_h,
+                                         groups.next_c)
+
+            rows["one stream group alone"] = per_call(lambda: group(0), 10)
+            both = {}
+
+            def loop(g):
+                both[g] = per_call(lambda: group(g), 10)
+
+            threads = [threading.Thread(target=loop, args=(g,)) for g in (0, 1)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            rows["two stream groups at once (each)"] = max(both.values())
+            rows["finish_update (serial part)"] = per_call(
+                lambda: kern.finish_update(net.flat, groups.grads, hp, sched, run,
+                                           groups.next_h, groups.next_c, 1.0, 0, 0), 20)
+    print(f"{cell} m={m} B={B} {dtype}, seq {T}, K={K}, {net.theta.size:,} parameters")
+    for name, seconds in rows.items():
+        print(f"  {name:<36}{seconds * 1e6:>10.1f} us")
+    print(f"  {'chars/s':<36}{T * B / rows['update (train_block)']:>10,.0f}")
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    main(*(f(a) for f, a in zip((str, int, int, str), args)))
