@@ -5,7 +5,9 @@ The evaluation kernels release the GIL (nogil), so on a 2-core machine the held-
 on the other core; a run with validation then trains as fast as one without. The result is the
 one a synchronous evaluation would give: it is computed from copies of the parameters and the
 hidden state taken at the update it belongs to, and it is recorded (val_history, on_eval) on
-the training thread, in order, before any checkpoint is written and before train() returns.
+the training thread, in order, before train() returns. A checkpoint does not wait for the
+validation of its own update (fastrnn.train.validation_missing says why and how a resumed run
+makes it up).
 """
 from __future__ import annotations
 

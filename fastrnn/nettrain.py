@@ -30,7 +30,7 @@ from .background import BackgroundValidation
 from .model import aligned_copy
 from .threads import engine_threads
 from .train import (BLOCK_SECONDS, PROGRESS_EVERY, Callbacks, TrainState, _grow,
-                    _next_multiple, stop_on_divergence)
+                    _next_multiple, stop_on_divergence, validation_missing)
 
 
 def uses_network(config: TrainConfig) -> bool:
@@ -164,6 +164,13 @@ def _train(state: NetState, corpus: Corpus, cb: Callbacks, val: Corpus | None,
     if state.val_history and state.val_history[-1][0] == state.update < total \
             and state.update % cfg.eval_every != 0:
         state.val_history.pop()
+
+    def validate():      # on a snapshot, on the other core (fastrnn.background)
+        bg.submit(state.update, validation_loss, net, val,
+                  net.layout.views(aligned_copy(net.theta)))
+
+    if val is not None and validation_missing(state, cfg):
+        validate()
     state.loss_history = _grow(state.loss_history, total)
     state.smooth_history = _grow(state.smooth_history, total)
     ws = net.workspace(seq_length=T, streams=B, dropout=cfg.dropout > 0)
@@ -227,9 +234,7 @@ def _train(state: NetState, corpus: Corpus, cb: Callbacks, val: Corpus | None,
             cb.on_sample(u, smooth, pending_sample)
         if val is not None and cfg.eval_every > 0 and (
                 state.update % cfg.eval_every == 0 or state.update == total):
-            # on a snapshot, on the other core (fastrnn.background), while training goes on
-            bg.submit(state.update, validation_loss, net, val,
-                      net.layout.views(aligned_copy(net.theta)))
+            validate()                     # while training goes on
         bg.collect(wait=False)
         elapsed = time.perf_counter() - t_start
         cb.on_progress(state, (chars - chars_start) / max(elapsed, 1e-9))
@@ -237,7 +242,7 @@ def _train(state: NetState, corpus: Corpus, cb: Callbacks, val: Corpus | None,
                 and state.update < total:
             state.wall_time += time.perf_counter() - t_start
             t_start, chars_start = time.perf_counter(), chars
-            bg.collect(wait=True)          # the checkpoint holds every validation so far
+            bg.collect(wait=False)   # train.validation_missing: a checkpoint never waits
             cb.on_checkpoint(state)
     if state.chunk >= per_epoch and state.update >= total:
         state.chunk = 0
