@@ -74,6 +74,13 @@ def main(cell="lstm", m=100, B=1, dtype="float32"):
             for t in threads:
                 t.join()
             rows["two stream groups at once (each)"] = max(both.values())
+            G_cols = net.info.gates * m
+            for r in sorted({groups.spans[0][1], B}):     # a group's rows, and all streams
+                h = np.ones((r, m), net.dtype)
+                w, o = np.ones((m, G_cols), net.dtype), np.empty((r, G_cols), net.dtype)
+                t = per_call(lambda h=h, w=w, o=o: np.dot(h, w, out=o), 200)
+                print(f"  recurrent product {r}x{m} @ {m}x{G_cols}: {t * 1e6:.1f} us, "
+                      f"{2 * r * m * G_cols / t / 1e9:.1f} GFLOP/s")
             rows["finish_update (serial part)"] = per_call(
                 lambda: kern.finish_update(net.flat, groups.grads, hp, sched, run,
                                            groups.next_h, groups.next_c, 1.0, 0, 0), 20)

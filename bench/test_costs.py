@@ -4,8 +4,11 @@
   appended to a companion file, so the two should be about the same;
 - training with validation every 10,000 updates (the default) against training without: the
   held-out pass runs on a snapshot on a second thread (fastrnn/background.py), so on two
-  cores the two should be within a few percent.
-Both print in the summary table (seconds); FASTRNN_BENCH_QUICK=1 shrinks them.
+  cores the two should be within a few percent (in so short a run the last validation, at
+  the final update, has nothing to overlap: ~0.35 s of the difference);
+- building the per-record stream schedule (streams.record_table) of 200,000 records, which
+  a per-record run of the general engine does twice per `train` command.
+All print in the summary table (seconds); FASTRNN_BENCH_QUICK=1 shrinks them.
 """
 from __future__ import annotations
 
@@ -57,3 +60,19 @@ def test_validation_cost(corpus):
             train(state, train_text, val=held_out)
             best = min(best, time.perf_counter() - t)
         TIMINGS[f"{UPDATES:,} updates m=100, {label}"] = best
+
+
+def test_record_table_cost():
+    from fastrnn import streams
+    from fastrnn.data import Corpus
+
+    n = 20_000 if QUICK else 200_000
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(20, 300, n)
+    ids = rng.integers(0, 60, int(lengths.sum())).astype(np.uint8)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    corpus = Corpus("records", "".join(chr(65 + i) for i in range(60)), ids, starts)
+    for B in (1, 32):
+        t = time.perf_counter()
+        streams.record_table(corpus, B, 25)
+        TIMINGS[f"record table of {n:,} records, {B} streams"] = time.perf_counter() - t

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 from .jit import jit as _jit
-from .kernels import _matvec_add
-from .vecmath import _vexp, _vtanh
+from .kernels import _exp_row, _matvec_add
+from .vecmath import _vtanh
 
 
 @_jit
@@ -25,7 +25,6 @@ def _chunk_losses(UT, W, V, b, c, ids, starts, lengths, resets, hprev, H, P, A, 
     chunk and holds the state after the last one on return. U is passed transposed, (K, m),
     as in fastrnn.kernels. Scratch: H (T+1, m), P (T, K), A (T, m) with T >= every length."""
     m = W.shape[0]
-    K = V.shape[0]
     for k in range(starts.size):
         s, n = starts[k], lengths[k]
         if resets[k]:
@@ -42,18 +41,7 @@ def _chunk_losses(UT, W, V, b, c, ids, starts, lengths, resets, hprev, H, P, A, 
         np.dot(H[1:n + 1], V.T, On)
         loss = 0.0
         for t in range(n):
-            row = On[t]
-            mx = -np.inf
-            for j in range(K):
-                row[j] += c[j]
-                mx = max(mx, row[j])
-            for j in range(K):
-                row[j] -= mx
-            oy = row[ids[s + t + 1]]
-            _vexp(row)
-            tot = 0.0
-            for j in range(K):
-                tot += row[j]
+            tot, oy = _exp_row(On[t], c, ids[s + t + 1])
             loss += np.log(tot) - oy    # -log softmax(o)[y] = log sum exp(o - mx) - (o_y - mx)
         out[k] = loss
         for i in range(m):

@@ -70,6 +70,26 @@ def _matvec_add(W, h, UT, x, b, out):
 
 
 @_jit_inline
+def _exp_row(row, c, y):
+    """row <- exp(row + c - max(row + c)) in place; returns (sum of the row, (row + c)[y] -
+    the max). The loss of the row is then log(sum) - that second number: log-sum-exp, never
+    -log(p), so it holds under a flush-to-zero FPU mode. One copy for training and eval."""
+    K = row.size
+    mx = -np.inf
+    for j in range(K):
+        row[j] += c[j]
+        mx = max(mx, row[j])
+    for j in range(K):
+        row[j] -= mx
+    o_y = row[y]
+    _vexp(row)
+    tot = 0.0
+    for j in range(K):
+        tot += row[j]
+    return tot, o_y
+
+
+@_jit_inline
 def _matvec_t_add(W, d, out):
     """out += W^T d, as row-axpys four rows at a time (no horizontal sums, a quarter of the
     loads and stores of out)."""
@@ -116,17 +136,7 @@ def _forward_backward(p, ws, sched, k, hprev):
     for t in range(n):
         y = ids[start + t + 1]
         row = Pn[t]
-        mx = -np.inf
-        for j in range(K):
-            row[j] += c[j]
-            mx = max(mx, row[j])
-        for j in range(K):
-            row[j] -= mx
-        o_y = row[y]
-        _vexp(row)
-        tot = 0.0
-        for j in range(K):
-            tot += row[j]
+        tot, o_y = _exp_row(row, c, y)
         inv = 1.0 / tot
         # Probabilities below the smallest normal number are flushed to exactly 0: in float32
         # a rare character's p reaches ~1e-39, and every product downstream (the output

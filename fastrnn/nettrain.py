@@ -22,7 +22,7 @@ import numpy as np
 
 from . import streams
 from .config import TrainConfig, eta_at
-from .data import Corpus, decode
+from .data import Corpus, count_chunks, decode
 from .errors import FastrnnError
 from .network import Network
 from .network_kernels import BEST_SMOOTH, BEST_UPDATE, BEST_X0, CHUNK, EPOCH, SMOOTH, UPDATE, Run
@@ -77,6 +77,15 @@ def record_table(corpus: Corpus, config: TrainConfig):
     return None
 
 
+def check_text(corpus: Corpus, config: TrainConfig) -> None:
+    """An error when the corpus is too short for one update (without building a record
+    table)."""
+    if config.reset_per_record:
+        count_chunks(corpus, config.seq_length, partial_tail=True)
+    else:
+        streams.check_schedule(corpus.n_chars, config.batch, config.seq_length)
+
+
 def updates_per_epoch(corpus: Corpus, config: TrainConfig) -> int:
     """Updates in one epoch of the general engine (the record table's rows, or the strips'
     chunks)."""
@@ -89,7 +98,7 @@ def updates_per_epoch(corpus: Corpus, config: TrainConfig) -> int:
 def new_net_state(corpus: Corpus, config: TrainConfig) -> NetState:
     """A fresh run of the general engine: initial weights from config.seed, zero moments."""
     K = len(corpus.vocab)
-    record_table(corpus, config)
+    check_text(corpus, config)
     net = make_network(config, K)
     net.init(seed=config.seed, sig=config.sig)
     run = net.new_run(streams=config.batch, capacity=PROGRESS_EVERY)
@@ -209,8 +218,7 @@ def _train(state: NetState, corpus: Corpus, cb: Callbacks, val: Corpus | None,
                        alpha=cfg.alpha, beta1=cfg.beta1, beta2=cfg.beta2, dropout=cfg.dropout,
                        seed=cfg.seed)
         t_block = time.perf_counter()
-        done = net.train_block(ids, run, ws, hp, stop_at - u, table=table,
-                               **_threads(threads))
+        done = net.train_block(ids, run, ws, hp, stop_at - u, threads=threads, table=table)
         per_update = (time.perf_counter() - t_block) / max(done, 1)
         block = max(1, min(PROGRESS_EVERY, int(BLOCK_SECONDS / max(per_update, 1e-9))))
         state.loss_history[u:u + done] = run.losses[:done]
@@ -252,11 +260,3 @@ def _train(state: NetState, corpus: Corpus, cb: Callbacks, val: Corpus | None,
     state.wall_time += time.perf_counter() - t_start
     return state
 
-
-def _threads(threads: int) -> dict:
-    """The `threads` keyword for Network.train_block, when this engine version takes one."""
-    import inspect
-
-    if threads > 1 and "threads" in inspect.signature(Network.train_block).parameters:
-        return {"threads": threads}
-    return {}

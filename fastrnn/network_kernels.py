@@ -600,6 +600,9 @@ def _sequence_loss(cell, P, ws, ids, resets, counts):
 
 
 # ---- entry points, one set per cell: the only difference is the literal cell ----------------
+# Written out, not made by a factory: Numba's disk cache indexes a function by its qualified
+# name and source line, so closures made in a loop would share one cache index and evict each
+# other's entries at every start.
 @jit
 def rnn_loss_and_grads(P, G, ws, hp, update, train):
     return _chunk_grads(RNN, P, G, ws, hp, update, train, 0, 1.0 / ws.X.shape[1])
