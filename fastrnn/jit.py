@@ -17,7 +17,8 @@ every compiled function it calls, from other files too (the cells, fastrnn.vecma
 fastrnn.optim). Editing fastrnn/cells/lstm.py would otherwise leave network_kernels'
 entries running the old LSTM. Every `jit` function's index key therefore includes the hash of
 all of KERNEL_SOURCES: editing any of them recompiles everything (tests/test_cells_cache.py
-checks that every module compiled through this file is listed).
+checks that every module compiled through this file is listed). The key also names the BLAS
+library the GEMMs call (fastrnn.blas.identity()).
 """
 from __future__ import annotations
 
@@ -33,14 +34,17 @@ OPTIONS = {"error_model": "numpy", "fastmath": set(FASTMATH), "nogil": True}
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # every file whose compiled code can end up inside a `jit` function's cache entry
-KERNEL_SOURCES = ("jit.py", "config.py", "vecmath.py", "optim.py", "streams.py", "kernels.py",
+KERNEL_SOURCES = ("jit.py", "blas.py", "config.py", "vecmath.py", "optim.py", "streams.py", "kernels.py",
                   "evalkernels.py", "draw.py", "network_kernels.py", "cells/__init__.py", "cells/common.py",
                   "cells/rnn.py", "cells/lstm.py", "cells/gru.py")
 
 
 def source_hash(paths=None) -> str:
-    """sha256 over the contents of `paths` (default: KERNEL_SOURCES of this package)."""
-    h = hashlib.sha256()
+    """sha256 over the contents of `paths` (default: KERNEL_SOURCES of this package) and the
+    BLAS the kernels call (fastrnn.blas: code compiled against one must not load with another)."""
+    from . import blas
+
+    h = hashlib.sha256(blas.identity().encode())
     for path in paths or [os.path.join(_HERE, p) for p in KERNEL_SOURCES]:
         with open(path, "rb") as f:
             h.update(f.read())

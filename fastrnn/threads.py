@@ -1,6 +1,7 @@
 """How many threads fastrnn's arithmetic runs on: the engine decides, not OpenBLAS.
 
-The kernels call BLAS (np.dot inside @njit goes to SciPy's OpenBLAS; NumPy has its own).
+The kernels call BLAS: NumPy's own OpenBLAS (fastrnn.blas), or SciPy's where NumPy has none
+(np.dot inside @njit goes there).
 Left alone, OpenBLAS starts one thread per core inside every product; when the other core is
 busy (a second run, a test suite, a sweep) those threads wait on each other and a run became
 3.7x slower. The products of one update are small (25 x m by m x K), so one BLAS thread is
@@ -16,7 +17,8 @@ BLAS_THREADS = 1   # BLAS threads per compute thread: the engine's parallelism i
 
 
 def _load_kernel_blas() -> None:
-    # the BLAS that Numba binds np.dot to; imported here so that the limit reaches it
+    # the BLAS that Numba binds np.dot to (the kernels' fallback); imported here so that the
+    # limit reaches it
     import scipy.linalg.cython_blas  # noqa: F401
 
 

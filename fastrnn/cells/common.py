@@ -11,41 +11,72 @@ Both are plain cached functions (LLVM can inline them; Numba compiles each once 
 
 `gemm` replaces np.dot(a, b, out) for matrices: Numba's np.dot compiles, at every call site,
 shape checks whose error messages pull in string formatting (~6 s of a cold compile) and
-gemv/dot branches for vector-shaped operands. gemm is the bare call of Numba's own BLAS
-binding (numba_xxgemm, the function np.dot ends in, resolved by name, so it caches); callers
-guarantee the shapes (fastrnn.network allocates every array).
+gemv/dot branches for vector-shaped operands. gemm is the bare call of a CBLAS gemm, by a name
+resolved when the code loads, so it caches: NumPy's own BLAS where fastrnn.blas finds it (faster
+on the kernels' small products), else Numba's binding of SciPy's (numba_xxgemm, the function
+np.dot ends in). Callers guarantee the shapes (fastrnn.network allocates every array).
 """
 from __future__ import annotations
 
+import numpy as np
+from llvmlite import ir
 from numba.core import cgutils, types
 from numba.core.typing import signature
 from numba.extending import intrinsic
 from numba.np import linalg as _linalg
 
+from .. import blas
 from ..jit import jit, jit_inline
+
+
+def _numpy_cblas_gemm(context, builder, a_type, a, b_type, b, out):
+    """cblas_?gemm64_ of NumPy's BLAS (fastrnn.blas), row-major: out = op(a) @ op(b)."""
+    dtype = np.dtype(a_type.dtype.name)
+    fp = context.get_value_type(a_type.dtype)
+    i32, i64 = ir.IntType(32), ir.IntType(64)
+    ptr = ir.IntType(8).as_pointer()
+    fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, fp, ptr, i64, ptr, i64,
+                                           fp, ptr, i64])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, blas.SYMBOLS[dtype])
+    M, K = cgutils.unpack_tuple(builder, a.shape)
+    N = cgutils.unpack_tuple(builder, b.shape)[1]
+
+    def operand(ty, arr, rows, cols):
+        # a C array is used as stored; an F one is the transpose of a C array (rows x cols
+        # seen, cols x rows stored): CBLAS transposes it, its leading dimension is `rows`
+        if ty.layout == "C":
+            return ir.Constant(i32, blas.NO_TRANS), cols, builder.bitcast(arr.data, ptr)
+        return ir.Constant(i32, blas.TRANS), rows, builder.bitcast(arr.data, ptr)
+
+    ta, lda, pa = operand(a_type, a, M, K)
+    tb, ldb, pb = operand(b_type, b, K, N)
+    builder.call(fn, [ir.Constant(i32, blas.ROW_MAJOR), ta, tb, M, N, K, ir.Constant(fp, 1.0),
+                      pa, lda, pb, ldb, ir.Constant(fp, 0.0), builder.bitcast(out.data, ptr), N])
 
 
 @intrinsic
 def _gemm(typingctx, a, b, out):
     """out = a @ b, a (M, K), b (K, N), out (M, N) C-contiguous; a or b may be the transpose
-    (layout F) of a C-contiguous array."""
+    (layout F) of a C-contiguous array. NumPy's BLAS when fastrnn.blas finds it, else SciPy's
+    through Numba's binding."""
     if a.layout not in "CF" or b.layout not in "CF" or out.layout != "C":
         raise TypeError(f"gemm: contiguous operands and a C-contiguous out, got {a}, {b}, {out}")
 
     def codegen(context, builder, sig, args):
-        _linalg.ensure_blas()
         x = context.make_array(sig.args[0])(context, builder, args[0])
         y = context.make_array(sig.args[1])(context, builder, args[1])
         z = context.make_array(sig.args[2])(context, builder, args[2])
-        _linalg.call_xxgemm(context, builder,
-                            sig.args[0], cgutils.unpack_tuple(builder, x.shape), x.data,
-                            sig.args[1], cgutils.unpack_tuple(builder, y.shape), y.data,
-                            sig.args[2], cgutils.unpack_tuple(builder, z.shape), z.data)
+        if blas.available():
+            _numpy_cblas_gemm(context, builder, sig.args[0], x, sig.args[1], y, z)
+        else:
+            _linalg.ensure_blas()
+            _linalg.call_xxgemm(context, builder,
+                                sig.args[0], cgutils.unpack_tuple(builder, x.shape), x.data,
+                                sig.args[1], cgutils.unpack_tuple(builder, y.shape), y.data,
+                                sig.args[2], cgutils.unpack_tuple(builder, z.shape), z.data)
         return context.get_dummy_value()
 
     return signature(types.none, a, b, out), codegen
-
-
 
 
 @jit_inline
