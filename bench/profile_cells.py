@@ -5,7 +5,8 @@
 Prints microseconds per update (seq 25, K=65, Adam, random text): the whole update
 (Network.train_block), the chunk's loss and gradients, one layer's cell forward and backward,
 the optimizer pass, and for B >= 2 one stream group alone against two groups running at once
-on two threads (the kernels release the GIL) and the serial finish_update. BLAS is held at one
+on two threads (the kernels release the GIL) and the serial finish_update, and the GEMMs of
+the update through the kernels' BLAS and through SciPy's (fastrnn.blas). BLAS is held at one
 thread. Not a test: throughput against PyTorch is `pytest bench/test_cells.py`.
 """
 from __future__ import annotations
@@ -24,6 +25,42 @@ def per_call(f, repeats: int) -> float:
     for _ in range(repeats):
         f()
     return (time.perf_counter() - start) / repeats
+
+
+def product_speeds(shapes, dtype, repeats=2000):
+    """Print, per (M, K, N, a transposed), the time of out = a @ b in a compiled loop through
+    the kernels' gemm (NumPy's BLAS where fastrnn.blas finds it) and through np.dot inside
+    @njit (SciPy's BLAS, Numba's binding): the two libraries side by side."""
+    from numba import njit
+
+    from fastrnn import blas
+    from fastrnn.cells.common import gemm
+
+    @njit
+    def kernels_gemm(a, b, out, n):
+        for _ in range(n):
+            gemm(a, b, out)
+
+    @njit
+    def numba_dot(a, b, out, n):
+        for _ in range(n):
+            np.dot(a, b, out)
+
+    rng = np.random.default_rng(0)
+    for M, K, N, transposed in shapes:
+        a = rng.standard_normal((K, M)).astype(dtype).T if transposed else \
+            rng.standard_normal((M, K)).astype(dtype)
+        b, out = rng.standard_normal((K, N)).astype(dtype), np.empty((M, N), dtype)
+        us = []
+        for f in (kernels_gemm, numba_dot):
+            f(a, b, out, 2)
+            start = time.perf_counter()
+            f(a, b, out, repeats)
+            us.append((time.perf_counter() - start) / repeats * 1e6)
+        flops = 2 * M * K * N
+        print(f"  product {M}x{K}{'(T)' if transposed else ''} @ {K}x{N}: kernels' gemm "
+              f"({blas.identity()}) {us[0]:.1f} us, {flops / us[0] / 1e3:.1f} GFLOP/s; np.dot in "
+              f"@njit (SciPy's BLAS) {us[1]:.1f} us, {flops / us[1] / 1e3:.1f} GFLOP/s")
 
 
 def main(cell="lstm", m=100, B=1, dtype="float32"):
@@ -52,6 +89,9 @@ def main(cell="lstm", m=100, B=1, dtype="float32"):
         rows["optimizer (adam)"] = per_call(
             lambda: optim.adam(net.theta, net.grad, net.moments, hp.eta, hp.clip, hp.eps,
                                hp.beta1, hp.beta2, 5, net.best, False), 50)
+        if B == 1:
+            # the weight gradient H^T dA of a chunk, and the output layer's logits
+            product_speeds([(m, T, net.info.gates * m, True), (T, m, K, False)], net.dtype)
         if B >= 2:
             groups = net._groups[(T, B, False)]
             sched = net._schedule(ids, B, T, None)
@@ -75,12 +115,9 @@ def main(cell="lstm", m=100, B=1, dtype="float32"):
                 t.join()
             rows["two stream groups at once (each)"] = max(both.values())
             G_cols = net.info.gates * m
-            for r in sorted({groups.spans[0][1], B}):     # a group's rows, and all streams
-                h = np.ones((r, m), net.dtype)
-                w, o = np.ones((m, G_cols), net.dtype), np.empty((r, G_cols), net.dtype)
-                t = per_call(lambda h=h, w=w, o=o: np.dot(h, w, out=o), 200)
-                print(f"  recurrent product {r}x{m} @ {m}x{G_cols}: {t * 1e6:.1f} us, "
-                      f"{2 * r * m * G_cols / t / 1e9:.1f} GFLOP/s")
+            # the recurrent product of a group's rows and of all streams
+            product_speeds([(r, m, G_cols, False) for r in sorted({groups.spans[0][1], B})],
+                           net.dtype)
             rows["finish_update (serial part)"] = per_call(
                 lambda: kern.finish_update(net.flat, groups.grads, hp, sched, run,
                                            groups.next_h, groups.next_c, 1.0, 0, 0), 20)
