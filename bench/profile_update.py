@@ -17,6 +17,7 @@ import numpy as np
 from numba import njit
 
 from fastrnn import kernels as k
+from fastrnn.cells.common import gemm
 from fastrnn.model import Hyper, Params, Schedule, Workspace, aligned_copy
 from fastrnn.vecmath import _vexp, _vtanh
 
@@ -74,10 +75,10 @@ def _blas(R, a):
     p, G, ws, sched, hyper, h = a
     g = ws.grads
     for _ in range(R):
-        np.dot(ws.H[1:], p.V.T, ws.P)
-        np.dot(ws.P.T, ws.H[1:], g.V)
-        np.dot(ws.P, p.V, ws.DH)
-        np.dot(ws.dA.T, ws.H[:TAU], g.W)
+        gemm(ws.H[1:], p.V.T, ws.P)
+        gemm(ws.P.T, ws.H[1:], g.V)
+        gemm(ws.P, p.V, ws.DH)
+        gemm(ws.dA.T, ws.H[:TAU], g.W)
 
 
 @_JIT

@@ -14,6 +14,7 @@ the chunks changes nothing but speed.
 from __future__ import annotations
 
 import numpy as np
+from .cells.common import gemm as _gemm
 from .jit import jit as _jit
 from .kernels import _exp_row, _matvec_add
 from .vecmath import _vtanh
@@ -38,7 +39,7 @@ def _chunk_losses(UT, W, V, b, c, ids, starts, lengths, resets, hprev, H, P, A, 
             _matvec_add(W, H[t], UT, ids[s + t], b, A[t])
             _vtanh(A[t], H[t + 1])
         On = P[:n]
-        np.dot(H[1:n + 1], V.T, On)
+        _gemm(H[1:n + 1], V.T, On)
         loss = 0.0
         for t in range(n):
             tot, oy = _exp_row(On[t], c, ids[s + t + 1])

@@ -12,7 +12,8 @@ underscore marks an internal, inlined into those entry points and never called f
 Why the code looks the way it does:
 - Over a chunk only W h_{t-1} (forward) and W^T da_t (backward) are sequential. The logits
   V h_t, the output gradient V^T do_t and the dV, dW accumulations are matrix-matrix products
-  over all steps of the chunk at once, done by BLAS (np.dot with an out array).
+  over all steps of the chunk at once, done by BLAS (cells.common.gemm: NumPy's OpenBLAS,
+  whose 25-row products run faster than those of SciPy's, which np.dot would call).
 - error_model="numpy" stops Numba from inserting division-by-zero checks that block SIMD.
 - fastmath is config.FASTMATH (reassociation + FMA only), never 'nnan'/'ninf'.
 - U (with its G, gradient and best copy) is stored transposed, (K, m): the column a
@@ -30,6 +31,7 @@ import numpy as np
 from .draw import inverse_cdf as _inverse_cdf
 from .draw import nucleus as _nucleus
 from .draw import softmax_t as _softmax_t
+from .cells.common import gemm as _gemm
 from .jit import jit as _jit
 from .jit import jit_inline as _jit_inline
 from .vecmath import _rsqrt, _smallest_normal, _vexp, _vtanh
@@ -131,7 +133,7 @@ def _forward_backward(p, ws, sched, k, hprev):
     Hs = H[1:n + 1]
     # logits of all steps at once: O = Hs V^T + c, then softmax rows in place
     Pn = P[:n]
-    np.dot(Hs, V.T, Pn)
+    _gemm(Hs, V.T, Pn)
     loss = 0.0
     for t in range(n):
         y = ids[start + t + 1]
@@ -149,7 +151,7 @@ def _forward_backward(p, ws, sched, k, hprev):
         loss += np.log(tot) - o_y
         row[y] -= 1.0            # now do_t = p_t - onehot(y_t)
     # output-layer gradients for all steps at once
-    np.dot(Pn.T, Hs, g.V)
+    _gemm(Pn.T, Hs, g.V)
     dc = g.c
     for j in range(K):
         dc[j] = 0.0
@@ -157,7 +159,7 @@ def _forward_backward(p, ws, sched, k, hprev):
         for j in range(K):
             dc[j] += Pn[t, j]
     DHn = DH[:n]
-    np.dot(Pn, V, DHn)           # V^T do_t for every t
+    _gemm(Pn, V, DHn)           # V^T do_t for every t
     # backward through time: da_t = (1 - h_t^2) * (V^T do_t + W^T da_{t+1})   (sequential)
     for t in range(n - 1, -1, -1):
         ht, da = H[t + 1], dA[t]
@@ -167,7 +169,7 @@ def _forward_backward(p, ws, sched, k, hprev):
         if t > 0:
             _matvec_t_add(W, da, DHn[t - 1])
     dAn = dA[:n]
-    np.dot(dAn.T, H[:n], g.W)
+    _gemm(dAn.T, H[:n], g.W)
     db = g.b
     for i in range(m):
         db[i] = 0.0

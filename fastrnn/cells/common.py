@@ -81,9 +81,15 @@ def _gemm(typingctx, a, b, out):
 
 @jit_inline
 def gemm(a, b, out):
-    """out = a @ b for 2-D arrays (see the module docstring); nothing when a dimension is 0."""
-    if a.shape[0] > 0 and a.shape[1] > 0 and b.shape[1] > 0:
-        _gemm(a, b, out)
+    """out = a @ b for 2-D arrays (see the module docstring): zeros when the inner dimension is
+    0, as np.dot; nothing when out is empty."""
+    if a.shape[0] > 0 and b.shape[1] > 0:
+        if a.shape[1] > 0:
+            _gemm(a, b, out)
+        else:
+            for i in range(out.shape[0]):
+                for j in range(out.shape[1]):
+                    out[i, j] = 0.0
 
 
 @jit
