@@ -26,6 +26,7 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--seq", type=int, default=100)
     ap.add_argument("--eta", type=float, default=2e-3)
+    ap.add_argument("--updates", type=int, default=0, help="stop after this many (0: no limit)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -56,7 +57,7 @@ def main():
     streams = train[:strip * a.batch].view(a.batch, strip).t().contiguous()   # (strip, B)
     per_epoch = (strip - 1) // a.seq
     state, k, updates, t0 = None, 0, 0, time.perf_counter()
-    while time.perf_counter() - t0 < a.minutes * 60:
+    while time.perf_counter() - t0 < a.minutes * 60 and (a.updates == 0 or updates < a.updates):
         if k == per_epoch:
             k, state = 0, None
         x = streams[k * a.seq:(k + 1) * a.seq]

@@ -6,9 +6,9 @@ Gates i, f, g, o are stacked in that order along the last axis (4m columns):
 Weights are stored for row-vector products, x (B, n) @ W_x (n, 4m), i.e. transposed from
 torch's weight_ih (4m, n); one bias per gate (torch's b_ih + b_hh).
 
-Init: weights U(-1/√m, 1/√m) like torch; biases 0 except the forget gate's, 1.0, so that
-c is carried through early training instead of being halved at every step (Jozefowicz et
-al. 2015, "An empirical exploration of recurrent network architectures"; char-rnn practice).
+Init: weights U(-1/√m, 1/√m) like torch; biases 0, the forget gate's too. A forget-gate
+bias of 1.0 (Jozefowicz et al. 2015; char-rnn) was the default until measured: it slowed
+learning on character text, in fastrnn and in PyTorch alike (docs/models.md has the numbers).
 
 Workspace use for one layer (see fastrnn.network_kernels): A[t] (B, 4m) holds the input
 projection x_t W_x + b on entry and the gate activations (i, f, g, o) on exit; R[t] holds
@@ -36,9 +36,8 @@ def init_weight(rng: np.random.Generator, shape: tuple, hidden: int, sig: float)
 
 
 def init_bias(b: np.ndarray, b_hn: np.ndarray, hidden: int) -> None:
-    """b = 0 except the forget gate's block, 1.0 (see the module docstring)."""
+    """b = 0, every gate's (see the module docstring)."""
     b[...] = 0.0
-    b[hidden:2 * hidden] = 1.0
 
 
 @jit
