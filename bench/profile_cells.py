@@ -63,6 +63,36 @@ def product_speeds(shapes, dtype, repeats=2000):
               f"@njit (SciPy's BLAS) {us[1]:.1f} us, {flops / us[1] / 1e3:.1f} GFLOP/s")
 
 
+def matvec_speeds(W, repeats=20000):
+    """Print the time of one step's recurrent mat-vecs at batch 1 (cells.common: h @ W_h
+    forward, W_h @ d backward) and the rate at which they read W_h: both stream all of W_h,
+    so their floor is the bandwidth of the cache W_h lives in (L2 for m=100)."""
+    from numba import njit
+
+    from fastrnn.cells.common import mat_vec, vec_mat
+
+    @njit
+    def forward(x, W, out, n):
+        for _ in range(n):
+            vec_mat(x, W, out)
+
+    @njit
+    def backward(W, d, out, n):
+        for _ in range(n):
+            mat_vec(W, d, out)
+
+    m, G = W.shape
+    x, d = np.ones(m, W.dtype), np.ones(G, W.dtype)
+    out_f, out_b = np.empty(G, W.dtype), np.empty(m, W.dtype)
+    for name, f, args in (("h @ W_h", forward, (x, W, out_f)), ("W_h @ d", backward, (W, d, out_b))):
+        f(*args, 2)
+        start = time.perf_counter()
+        f(*args, repeats)
+        t = (time.perf_counter() - start) / repeats
+        print(f"  recurrent mat-vec {name} ({W.nbytes / 1024:.0f} KB): {t * 1e6:.2f} us, "
+              f"{W.nbytes / t / 1e9:.0f} GB/s read, x 25 steps = {25 * t * 1e6:.0f} us")
+
+
 def main(cell="lstm", m=100, B=1, dtype="float32"):
     from fastrnn import optim
     from fastrnn.network import Network
@@ -92,6 +122,7 @@ def main(cell="lstm", m=100, B=1, dtype="float32"):
         if B == 1:
             # the weight gradient H^T dA of a chunk, and the output layer's logits
             product_speeds([(m, T, net.info.gates * m, True), (T, m, K, False)], net.dtype)
+            matvec_speeds(P.W_h[0])
         if B >= 2:
             groups = net._groups[(T, B, False)]
             sched = net._schedule(ids, B, T, None)
