@@ -2,10 +2,11 @@
 
 Why: inside @njit, np.dot and Numba's BLAS binding call SciPy's OpenBLAS (through
 scipy.linalg.cython_blas). NumPy's wheels ship their own OpenBLAS (scipy-openblas64), usually a
-newer release, and on the team's machine that one runs the kernels' small products 1.3-1.8x
-faster: a step's recurrent GEMM of 16-64 streams (16 x 100 by 100 x 400: 23.6 us against
-32.3 us), batch 1's 25-row weight gradient (27 us against 52 us); large products run alike.
-`python bench/profile_cells.py lstm 100 32` prints the products through both libraries.
+newer release, and on the team's machine that one runs the kernels' small products 1.2-2x
+faster: a step's recurrent GEMM of a 16-stream group (16 x 100 by 100 x 400) in 18.0 us
+against 35.9 us, batch 1's logits (25 x 100 by 100 x 65) in 5.6 against 8.5 us; large
+products run alike. `python bench/profile_cells.py lstm 100 32` (or `lstm 100 1`) prints the
+update's products through both libraries.
 
 How: the library is found beside NumPy (numpy.libs/ on Linux and Windows wheels, numpy/.dylibs/
 on macOS), loaded with ctypes (the process's copy: the same file NumPy loaded), and its
