@@ -27,36 +27,41 @@ def per_call(f, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
+def compiled_loop(fn):
+    """A compiled loop(a, b, out, n) calling fn(a, b, out) n times (fn: a compiled function
+    or np.dot), so that no Python call is timed."""
+    from numba import njit
+
+    @njit
+    def loop(a, b, out, n):
+        for _ in range(n):
+            fn(a, b, out)
+
+    return loop
+
+
+def per_loop(f, args, repeats: int) -> float:
+    """Seconds per iteration of a compiled loop f(*args, n), after a short warm-up call."""
+    f(*args, 2)
+    start = time.perf_counter()
+    f(*args, repeats)
+    return (time.perf_counter() - start) / repeats
+
+
 def product_speeds(shapes, dtype, repeats=2000):
     """Print, per (M, K, N, a transposed), the time of out = a @ b in a compiled loop through
     the kernels' gemm (NumPy's BLAS where fastrnn.blas finds it) and through np.dot inside
     @njit (SciPy's BLAS, Numba's binding): the two libraries side by side."""
-    from numba import njit
-
     from fastrnn import blas
     from fastrnn.cells.common import gemm
 
-    @njit
-    def kernels_gemm(a, b, out, n):
-        for _ in range(n):
-            gemm(a, b, out)
-
-    @njit
-    def numba_dot(a, b, out, n):
-        for _ in range(n):
-            np.dot(a, b, out)
-
+    kernels_gemm, numba_dot = compiled_loop(gemm), compiled_loop(np.dot)
     rng = np.random.default_rng(0)
     for M, K, N, transposed in shapes:
         a = rng.standard_normal((K, M)).astype(dtype).T if transposed else \
             rng.standard_normal((M, K)).astype(dtype)
         b, out = rng.standard_normal((K, N)).astype(dtype), np.empty((M, N), dtype)
-        us = []
-        for f in (kernels_gemm, numba_dot):
-            f(a, b, out, 2)
-            start = time.perf_counter()
-            f(a, b, out, repeats)
-            us.append((time.perf_counter() - start) / repeats * 1e6)
+        us = [per_loop(f, (a, b, out), repeats) * 1e6 for f in (kernels_gemm, numba_dot)]
         flops = 2 * M * K * N
         print(f"  product {M}x{K}{'(T)' if transposed else ''} @ {K}x{N}: kernels' gemm "
               f"({blas.identity()}) {us[0]:.1f} us, {flops / us[0] / 1e3:.1f} GFLOP/s; np.dot in "
@@ -67,28 +72,14 @@ def matvec_speeds(W, repeats=20000):
     """Print the time of one step's recurrent mat-vecs at batch 1 (cells.common: h @ W_h
     forward, W_h @ d backward) and the rate at which they read W_h: both stream all of W_h,
     so their floor is the bandwidth of the cache W_h lives in (L2 for m=100)."""
-    from numba import njit
-
     from fastrnn.cells.common import mat_vec, vec_mat
 
-    @njit
-    def forward(x, W, out, n):
-        for _ in range(n):
-            vec_mat(x, W, out)
-
-    @njit
-    def backward(W, d, out, n):
-        for _ in range(n):
-            mat_vec(W, d, out)
-
+    forward, backward = compiled_loop(vec_mat), compiled_loop(mat_vec)
     m, G = W.shape
     x, d = np.ones(m, W.dtype), np.ones(G, W.dtype)
     out_f, out_b = np.empty(G, W.dtype), np.empty(m, W.dtype)
     for name, f, args in (("h @ W_h", forward, (x, W, out_f)), ("W_h @ d", backward, (W, d, out_b))):
-        f(*args, 2)
-        start = time.perf_counter()
-        f(*args, repeats)
-        t = (time.perf_counter() - start) / repeats
+        t = per_loop(f, args, repeats)
         print(f"  recurrent mat-vec {name} ({W.nbytes / 1024:.0f} KB): {t * 1e6:.2f} us, "
               f"{W.nbytes / t / 1e9:.0f} GB/s read, x 25 steps = {25 * t * 1e6:.0f} us")
 
