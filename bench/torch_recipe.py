@@ -27,6 +27,8 @@ def main():
     ap.add_argument("--seq", type=int, default=100)
     ap.add_argument("--eta", type=float, default=2e-3)
     ap.add_argument("--updates", type=int, default=0, help="stop after this many (0: no limit)")
+    ap.add_argument("--forget-bias", type=float, default=None,
+                    help="set every layer's input-side forget-gate bias to this (default: torch's init)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -52,6 +54,10 @@ def main():
             return self.out(y), state
 
     net = Net()
+    if a.forget_bias is not None:        # char-rnn's init on top of torch's (docs/models.md)
+        with torch.no_grad():
+            for layer in range(a.layers):
+                getattr(net.rnn, f"bias_ih_l{layer}")[a.hidden:2 * a.hidden] = a.forget_bias
     opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=a.eta)
     strip = train.numel() // a.batch
     streams = train[:strip * a.batch].view(a.batch, strip).t().contiguous()   # (strip, B)

@@ -18,7 +18,8 @@ BLAS_THREADS = 1   # BLAS threads per compute thread: the engine's parallelism i
 
 def _load_kernel_blas() -> None:
     # the BLAS that Numba binds np.dot to (the kernels' fallback); imported here so that the
-    # limit reaches it
+    # limit reaches it. Not worth skipping when the kernels use NumPy's: Numba imports it
+    # anyway the first time it loads or compiles a kernel (numba.np.arraymath checks for BLAS)
     import scipy.linalg.cython_blas  # noqa: F401
 
 

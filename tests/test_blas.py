@@ -58,12 +58,12 @@ def test_gemm_equals_numpy_for_every_layout(call, dtype, tol, a_t, b_t):
     np.testing.assert_allclose(out, a.astype(np.float64) @ b.astype(np.float64), rtol=tol, atol=tol)
 
 
-def test_numpys_blas_is_used_where_numpy_ships_it():
-    # NumPy's wheels carry scipy-openblas64; an install that has the file must use it
-    if not blas._candidates():
-        pytest.skip("this NumPy ships no scipy-openblas64 (built against another BLAS)")
-    assert blas.available()
-    assert blas.identity().startswith("numpy-cblas64:")
+def test_numpys_blas_is_used_exactly_where_numpy_ships_it():
+    # NumPy's wheels carry scipy-openblas64: an install that has the file must use it, one
+    # without it (or FASTRNN_BLAS=scipy) must say it falls back to SciPy's
+    wanted = bool(blas._candidates()) and os.environ.get("FASTRNN_BLAS", "").lower() != "scipy"
+    assert blas.available() == wanted
+    assert blas.identity().startswith("numpy-cblas64:" if wanted else "numba-scipy")
 
 
 def test_the_scipy_fallback_gives_the_same_product_under_its_own_cache_key(tmp_path):
