@@ -6,8 +6,11 @@ Prints microseconds per update (seq 25, K=65, Adam, random text): the whole upda
 (Network.train_block), the chunk's loss and gradients, one layer's cell forward and backward,
 the optimizer pass, and for B >= 2 one stream group alone against two groups running at once
 on two threads (the kernels release the GIL) and the serial finish_update, and the GEMMs of
-the update through the kernels' BLAS and through SciPy's (fastrnn.blas). BLAS is held at one
-thread. Not a test: throughput against PyTorch is `pytest bench/test_cells.py`.
+the update through the kernels' BLAS and through SciPy's (fastrnn.blas); at B = 1 also the
+recurrent mat-vecs' read rate, the vectorised tanh's cost per value and the optimizer pass's
+cost per parameter with and without its sqrt and division. BLAS is held at one thread. The
+parts run in compiled loops (no Python call is timed). Not a test: throughput against PyTorch
+is `pytest bench/test_cells.py`.
 """
 from __future__ import annotations
 
@@ -27,17 +30,17 @@ def per_call(f, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
-def compiled_loop(fn):
-    """A compiled loop(a, b, out, n) calling fn(a, b, out) n times (fn: a compiled function
-    or np.dot), so that no Python call is timed."""
+def compiled_loop(fn, nargs: int = 3):
+    """A compiled loop(a0, .., a{nargs-1}, n) calling fn(a0, ..) n times (fn: a compiled
+    function or np.dot), so that no Python call, and no unboxing of its arguments, is timed.
+    Its source is generated for the arity: Numba cannot inline (gemm is inline="always") a
+    call made with *args."""
     from numba import njit
 
-    @njit
-    def loop(a, b, out, n):
-        for _ in range(n):
-            fn(a, b, out)
-
-    return loop
+    names = ", ".join(f"a{i}" for i in range(nargs))
+    namespace = {"fn": fn}
+    exec(f"def loop({names}, n):\n    for _ in range(n):\n        fn({names})\n", namespace)
+    return njit(namespace["loop"])
 
 
 def per_loop(f, args, repeats: int) -> float:
@@ -49,7 +52,8 @@ def per_loop(f, args, repeats: int) -> float:
 
 
 def product_speeds(shapes, dtype, repeats=2000):
-    """Print, per (M, K, N, a transposed), the time of out = a @ b in a compiled loop through
+    """Print, per (M, K, N, a transposed[, b transposed]), the time of out = a @ b (a transposed
+    operand is the transpose of a C array, as the kernels pass it) in a compiled loop through
     the kernels' gemm (NumPy's BLAS where fastrnn.blas finds it) and through np.dot inside
     @njit (SciPy's BLAS, Numba's binding): the two libraries side by side."""
     from fastrnn import blas
@@ -57,13 +61,17 @@ def product_speeds(shapes, dtype, repeats=2000):
 
     kernels_gemm, numba_dot = compiled_loop(gemm), compiled_loop(np.dot)
     rng = np.random.default_rng(0)
-    for M, K, N, transposed in shapes:
+    for M, K, N, transposed, *b_t in shapes:
+        b_transposed = bool(b_t and b_t[0])
         a = rng.standard_normal((K, M)).astype(dtype).T if transposed else \
             rng.standard_normal((M, K)).astype(dtype)
-        b, out = rng.standard_normal((K, N)).astype(dtype), np.empty((M, N), dtype)
+        b = rng.standard_normal((N, K)).astype(dtype).T if b_transposed else \
+            rng.standard_normal((K, N)).astype(dtype)
+        out = np.empty((M, N), dtype)
         us = [per_loop(f, (a, b, out), repeats) * 1e6 for f in (kernels_gemm, numba_dot)]
         flops = 2 * M * K * N
-        print(f"  product {M}x{K}{'(T)' if transposed else ''} @ {K}x{N}: kernels' gemm "
+        print(f"  product {M}x{K}{'(T)' if transposed else ''} @ {K}x{N}"
+              f"{'(T)' if b_transposed else ''}: kernels' gemm "
               f"({blas.identity()}) {us[0]:.1f} us, {flops / us[0] / 1e3:.1f} GFLOP/s; np.dot in "
               f"@njit (SciPy's BLAS) {us[1]:.1f} us, {flops / us[1] / 1e3:.1f} GFLOP/s")
 
@@ -84,6 +92,45 @@ def matvec_speeds(W, repeats=20000):
               f"{W.nbytes / t / 1e9:.0f} GB/s read, x 25 steps = {25 * t * 1e6:.0f} us")
 
 
+def _adam_traffic():
+    """A compiled pass with Adam's memory traffic (read theta, grad and both moments, write
+    theta and the moments) and its multiply-adds but no sqrt or division: the floor the
+    optimizer pass would have with a free divider."""
+    from numba import njit
+
+    @njit(fastmath={"contract"}, error_model="numpy")
+    def moves(theta, grad, moments):
+        M, V = moments[0], moments[1]
+        T = theta.dtype.type
+        for i in range(theta.size):
+            d = min(max(grad[i], T(-5.0)), T(5.0))
+            M[i] += T(0.1) * (d - M[i])
+            V[i] = V[i] * T(0.999) + T(0.001) * d * d
+            theta[i] -= T(2e-3) * M[i] * (V[i] * T(1.1) + T(1e-8))
+
+    return moves
+
+
+def elementwise_speeds(theta, grad, moments, repeats=2000):
+    """Print the vectorised tanh's cost per value (fastrnn.vecmath, as the LSTM's gates use
+    it: 5m values a step) and the optimizer pass's cost per parameter, with and without its
+    sqrt and division (_adam_traffic): what is left without them is memory traffic."""
+    from fastrnn import optim
+    from fastrnn.vecmath import vtanh
+
+    x = np.random.default_rng(0).standard_normal(400).astype(theta.dtype)
+    t = per_loop(compiled_loop(vtanh, 2), (x, np.empty_like(x)), 50 * repeats)
+    print(f"  vectorised tanh: {t / x.size * 1e9:.2f} ns per value (400 values a call)")
+    dt = theta.dtype.type
+    adam_args = (theta.copy(), grad, moments.copy(), dt(2e-3), dt(5.0), dt(1e-8), dt(0.9),
+                 dt(0.999), 5, theta.copy(), False)
+    adam = per_loop(compiled_loop(optim.adam, len(adam_args)), adam_args, repeats)
+    moves = per_loop(compiled_loop(_adam_traffic()), (theta.copy(), grad, moments.copy()),
+                     repeats)
+    print(f"  adam: {adam / theta.size * 1e9:.3f} ns per parameter; the same pass without sqrt "
+          f"and division {moves / theta.size * 1e9:.3f} ns ({moves * 1e6:.1f} us an update)")
+
+
 def main(cell="lstm", m=100, B=1, dtype="float32"):
     from fastrnn import optim
     from fastrnn.network import Network
@@ -100,20 +147,30 @@ def main(cell="lstm", m=100, B=1, dtype="float32"):
     n = max(2, 200 // B)
     rows = {"update (train_block)": per_call(lambda: net.train_block(ids, run, ws, hp, n), 3) / n}
     with engine_threads():
-        rows["loss and gradients of a chunk"] = per_call(
-            lambda: net.loss_and_grads(X, Y, ws, hp), 20)
-        rows["cell forward, one layer"] = per_call(
-            lambda: mod.forward(P.W_h[0], P.b_hn[0], ws.A[0], ws.R[0], ws.H[0], ws.C[0]), 20)
-        rows["cell backward, one layer"] = per_call(
-            lambda: mod.backward(P.W_h[0], P.b_hn[0], ws.A[0], ws.R[0], ws.H[0], ws.C[0], ws.dH,
-                                 ws.dA, ws.dR, G.W_h[0], G.b_hn[0], ws.dh, ws.dc), 20)
-        rows["optimizer (adam)"] = per_call(
-            lambda: optim.adam(net.theta, net.grad, net.moments, hp.eta, hp.clip, hp.eps,
-                               hp.beta1, hp.beta2, 5, net.best, False), 50)
+        net.loss_and_grads(X, Y, ws, hp)              # stages X, Y and zero states in ws
+        # the parts in compiled loops: a Python call would add its unboxing (~3 us) to each
+        parts = {
+            "loss and gradients of a chunk": (net.kernels.loss_and_grads,
+                                              (P, G, ws, hp, 0, True)),
+            "cell forward, one layer": (mod.forward, (P.W_h[0], P.b_hn[0], ws.A[0], ws.R[0],
+                                                      ws.H[0], ws.C[0])),
+            "cell backward, one layer": (mod.backward, (P.W_h[0], P.b_hn[0], ws.A[0], ws.R[0],
+                                                        ws.H[0], ws.C[0], ws.dH, ws.dA, ws.dR,
+                                                        G.W_h[0], G.b_hn[0], ws.dh, ws.dc)),
+            "optimizer (adam)": (optim.adam, (net.theta, net.grad, net.moments, hp.eta,
+                                              hp.clip, hp.eps, hp.beta1, hp.beta2, 5, net.best,
+                                              False)),
+        }
+        repeats = max(20, 4000 // B)
+        for name, (fn, args) in parts.items():
+            rows[name] = per_loop(compiled_loop(fn, len(args)), args, repeats)
         if B == 1:
-            # the weight gradient H^T dA of a chunk, and the output layer's logits
-            product_speeds([(m, T, net.info.gates * m, True), (T, m, K, False)], net.dtype)
+            # the weight gradient H^T dA of a chunk; the output layer's logits H W_y, its weight
+            # gradient H^T dP and the gradient it passes down, dP W_y^T
+            product_speeds([(m, T, net.info.gates * m, True), (T, m, K, False),
+                            (m, T, K, True), (T, K, m, False, True)], net.dtype)
             matvec_speeds(P.W_h[0])
+            elementwise_speeds(net.theta, net.grad, net.moments)
         if B >= 2:
             groups = net._groups[(T, B, False)]
             sched = net._schedule(ids, B, T, None)
