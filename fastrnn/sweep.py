@@ -33,6 +33,7 @@ from .errors import FastrnnError
 RESULTS = "results.csv"
 MANIFEST = "sweep.json"          # the sweep's TEXT and options, for sweep-report's command line
 FAILED_SUFFIX = ".failed"        # beside a trial's checkpoint: its one-line error
+MAX_RESUBMITS = 3                 # times a trial lost to the cluster is submitted again
 # Options that only plan a run; any other hyper-parameter is fixed by an existing checkpoint
 # (the same rule as `fastrnn train --resume`).
 PLAN_FIELDS = ("epochs", "max_updates", "sample_every", "sample_length", "checkpoint_every",
@@ -563,19 +564,27 @@ def run_sweep(client, corpus, trials: list[Trial], out_dir: str, keys: list[str]
     event_name = f"fastrnn-sweep-stop-{uuid.uuid4().hex}"
     event = Event(event_name, client=client)
     client.register_plugin(worker_plugin(), name=_Worker.name)
-    corpus_future = client.scatter(corpus, broadcast=True)   # sent to each worker once
-    futures, submitted, received = {}, {}, {}
-    for t in todo:
+    # the corpus is sent to each worker once; `shared` holds its future, which a resubmission
+    # replaces (below)
+    shared = {"corpus": client.scatter(corpus, broadcast=True)}
+    submitted, received = {}, {}
+    by_name = {t.name: t for t in todo}
+    resubmitted = dict.fromkeys(by_name, 0)
+
+    def submit(t):
         path = os.path.abspath(os.path.join(out_dir, t.name + ".h5"))
-        submitted[t.name] = time.time()
+        submitted.setdefault(t.name, time.time())
         # retries: a task whose worker died is re-run by the scheduler anyway (it resumes
         # from the trial's checkpoint); retries cover an error outside run_trial's own guard
-        futures[t.name] = client.submit(run_trial, corpus_future, t.config.as_dict(), path,
-                                        event_name, name=t.name, pure=False, retries=2,
-                                        key=f"trial-{t.name}-{uuid.uuid4().hex[:8]}")
+        return client.submit(run_trial, shared["corpus"], t.config.as_dict(), path, event_name,
+                             name=t.name, pure=False, retries=2,
+                             key=f"trial-{t.name}-{uuid.uuid4().hex[:8]}")
+
+    pending = {}
+    for t in todo:
+        pending[t.name] = submit(t)
         rows[t.name]["status"] = "pending"
     result = SweepResult(rows=[])
-    pending = dict(futures)
     n_done = len(trials) - len(todo)
     while pending:
         if stop.signum and not result.interrupted:
@@ -593,7 +602,23 @@ def run_sweep(client, corpus, trials: list[Trial], out_dir: str, keys: list[str]
             try:
                 row = fut.result()
             except Exception as exc:       # noqa: BLE001 -- e.g. KilledWorker: record, go on
-                row = {"status": "failed", "error": _one_line(f"{type(exc).__name__}: {exc}")}
+                error = _one_line(f"{type(exc).__name__}: {exc}")
+                # run_trial returns its own failures as rows, so an exception here is the
+                # cluster losing the task: a dead worker (KilledWorker, or a future cancelled
+                # as 'already forgotten'), or the dead worker held the corpus's last copy
+                # (Dask's memory manager drops extra replicas of scattered data), and then
+                # every resubmission is cancelled for 'lost dependencies' unless the corpus
+                # is sent again (always: a future's status may not say 'lost' yet). The
+                # trial resumes from its checkpoint, so submitting it again is safe: a few
+                # times, unless stopping.
+                if not (result.interrupted or result.aborted) and \
+                        resubmitted[name] < MAX_RESUBMITS:
+                    resubmitted[name] += 1
+                    log(f"{name}: {error}; submitting it again (it resumes from its checkpoint)")
+                    shared["corpus"] = client.scatter(corpus, broadcast=True)
+                    pending[name] = submit(by_name[name])
+                    continue
+                row = {"status": "failed", "error": error}
             rows[name].update(row)
             n_done += 1
             log(_progress_line(n_done, len(trials), rows[name]))

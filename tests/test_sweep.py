@@ -4,8 +4,10 @@ The cluster tests run `python -m fastrnn sweep` as a child process (as a user wo
 LocalCluster of 2 worker processes with a trial that diverges, a re-run that skips what is
 done, Ctrl-C to the whole process group followed by a resumed sweep, and a scheduler and
 workers started as separate `dask scheduler` / `dask worker` processes reached through
---scheduler, one of whose workers is killed mid-trial. Trials are tiny (m <= 24, a few
-thousand updates) and each finished trial is compared bit for bit with a plain training run.
+--scheduler, one of whose workers is killed mid-trial; and, in process, a trial whose task the
+cluster loses (an exception at the client, not a failed row) being submitted again. Trials are
+tiny (m <= 24, a few thousand updates) and each finished trial is compared bit for bit with a
+plain training run.
 """
 from __future__ import annotations
 
@@ -207,6 +209,42 @@ def test_local_cluster_failing_trial_rerun_and_report(text, tmp_path):
     best = [line for line in lines if line.startswith("best trial: ")][0]
     assert f"fastrnn train {text} --max-updates 600" in best and "--val-frac 0.1" in best
     assert f"--hidden {ranked[0][2]} --seed 0 -o best.h5" in best
+
+
+def test_a_trial_lost_to_the_cluster_is_submitted_again(text, tmp_path, monkeypatch):
+    """An exception from a trial's future (KilledWorker, or 'cancelled: already forgotten'
+    when a worker dies at the wrong moment) is the cluster losing the task, not the trial
+    failing: run_sweep submits it again (it resumes from its checkpoint) and the trial ends
+    done and exact. Here the task raises on its first 3 attempts: Dask's own 2 retries, then
+    the exception reaches the client once."""
+    from distributed import Client
+
+    from fastrnn import sweep as sweep_mod
+
+    real, counter = sweep_mod.run_trial, tmp_path / "attempts"
+
+    def flaky_run_trial(*args, **kw):
+        # the task is pickled for the worker, so the count lives in a file, not in a list
+        n = int(counter.read_text()) + 1 if counter.exists() else 1
+        counter.write_text(str(n))
+        if n <= 3:
+            raise ConnectionError("worker lost")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(sweep_mod, "run_trial", flaky_run_trial)
+    fixed = TrainConfig(max_updates=300, checkpoint_every=100, sample_every=0, hidden=8)
+    trials = make_trials(parse_grid(["seed=0"]), fixed)
+    messages = []
+    (tmp_path / "sw").mkdir()
+    with Client(processes=False, n_workers=1, threads_per_worker=1,
+                dashboard_address=":0") as client:
+        result = sweep_mod.run_sweep(client, read_corpus(text), trials, str(tmp_path / "sw"),
+                                     ["seed"], log=messages.append)
+    assert [r["status"] for r in result.rows] == ["done"], (result.rows, messages)
+    assert counter.read_text() == "4"
+    assert any("ConnectionError: worker lost; submitting it again" in m for m in messages)
+    assert_exact(text, tmp_path / "sw" / "seed=0.h5", max_updates=300, checkpoint_every=100,
+                 sample_every=0, hidden=8)
 
 
 def test_ctrl_c_stops_cleanly_and_rerun_resumes_exactly(text, tmp_path):
