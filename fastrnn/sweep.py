@@ -534,6 +534,7 @@ def run_sweep(client, corpus, trials: list[Trial], out_dir: str, keys: list[str]
     """
     stop = stop or StopFlag()
     from distributed import Event
+    from distributed.scheduler import KilledWorker
 
     t0 = time.time()
     results_path = os.path.join(out_dir, RESULTS)
@@ -604,15 +605,16 @@ def run_sweep(client, corpus, trials: list[Trial], out_dir: str, keys: list[str]
             except Exception as exc:       # noqa: BLE001 -- e.g. KilledWorker: record, go on
                 error = _one_line(f"{type(exc).__name__}: {exc}")
                 # run_trial returns its own failures as rows, so an exception here is the
-                # cluster losing the task: a dead worker (KilledWorker, or a future cancelled
-                # as 'already forgotten'), or the dead worker held the corpus's last copy
-                # (Dask's memory manager drops extra replicas of scattered data), and then
-                # every resubmission is cancelled for 'lost dependencies' unless the corpus
-                # is sent again (always: a future's status may not say 'lost' yet). The
-                # trial resumes from its checkpoint, so submitting it again is safe: a few
-                # times, unless stopping.
-                if not (result.interrupted or result.aborted) and \
-                        resubmitted[name] < MAX_RESUBMITS:
+                # cluster losing the task: a future cancelled as 'already forgotten' when its
+                # worker died, or the dead worker held the corpus's last copy (Dask's memory
+                # manager drops extra replicas of scattered data), and then every
+                # resubmission is cancelled for 'lost dependencies' unless the corpus is sent
+                # again (always: a future's status may not say 'lost' yet). The trial resumes
+                # from its checkpoint, so submitting it again is safe: a few times, unless
+                # stopping. Not after KilledWorker: Dask has already run the task on several
+                # workers and each died (a trial that kills its process, e.g. out of memory).
+                if not (result.interrupted or result.aborted or isinstance(exc, KilledWorker)) \
+                        and resubmitted[name] < MAX_RESUBMITS:
                     resubmitted[name] += 1
                     log(f"{name}: {error}; submitting it again (it resumes from its checkpoint)")
                     shared["corpus"] = client.scatter(corpus, broadcast=True)

@@ -212,11 +212,40 @@ def test_local_cluster_failing_trial_rerun_and_report(text, tmp_path):
 
 
 def test_a_trial_lost_to_the_cluster_is_submitted_again(text, tmp_path, monkeypatch):
-    """An exception from a trial's future (KilledWorker, or 'cancelled: already forgotten'
-    when a worker dies at the wrong moment) is the cluster losing the task, not the trial
-    failing: run_sweep submits it again (it resumes from its checkpoint) and the trial ends
-    done and exact. Here the task raises on its first 3 attempts: Dask's own 2 retries, then
-    the exception reaches the client once."""
+    """An exception from a trial's future ('cancelled: already forgotten' or 'lost
+    dependencies' when a worker dies at the wrong moment) is the cluster losing the task, not
+    the trial failing: run_sweep submits it again (it resumes from its checkpoint) and the
+    trial ends done and exact. Here the task raises on its first 3 attempts: Dask's own 2
+    retries, then the exception reaches the client once."""
+    messages, result, attempts = _sweep_with_failing_task(
+        text, tmp_path, monkeypatch, ConnectionError("worker lost"), fail_times=3)
+    assert [r["status"] for r in result.rows] == ["done"], (result.rows, messages)
+    assert attempts() == 4
+    assert any("ConnectionError: worker lost; submitting it again" in m for m in messages)
+    assert_exact(text, tmp_path / "sw" / "seed=0.h5", max_updates=300, checkpoint_every=100,
+                 sample_every=0, hidden=8)
+
+
+def test_killed_worker_is_not_submitted_again(text, tmp_path, monkeypatch):
+    """KilledWorker means Dask already ran the task on several workers and each died (a trial
+    that kills its process): the trial is recorded as failed, not run yet again."""
+    from types import SimpleNamespace
+
+    from distributed.scheduler import KilledWorker
+
+    dead = SimpleNamespace(address="tcp://127.0.0.1:1")     # as the scheduler's WorkerState
+    messages, result, attempts = _sweep_with_failing_task(
+        text, tmp_path, monkeypatch, KilledWorker("trial-seed=0", dead, 3),
+        fail_times=100)
+    [row] = result.rows
+    assert row["status"] == "failed" and row["error"].startswith("KilledWorker"), row
+    assert attempts() == 3                      # Dask's own 2 retries, no resubmission
+    assert not any("submitting it again" in m for m in messages)
+
+
+def _sweep_with_failing_task(text, tmp_path, monkeypatch, exc, fail_times):
+    """run_sweep of one tiny trial on an in-process cluster whose task raises exc on its first
+    fail_times attempts -> (log messages, SweepResult, a function giving the attempts)."""
     from distributed import Client
 
     from fastrnn import sweep as sweep_mod
@@ -227,8 +256,8 @@ def test_a_trial_lost_to_the_cluster_is_submitted_again(text, tmp_path, monkeypa
         # the task is pickled for the worker, so the count lives in a file, not in a list
         n = int(counter.read_text()) + 1 if counter.exists() else 1
         counter.write_text(str(n))
-        if n <= 3:
-            raise ConnectionError("worker lost")
+        if n <= fail_times:
+            raise exc
         return real(*args, **kw)
 
     monkeypatch.setattr(sweep_mod, "run_trial", flaky_run_trial)
@@ -240,11 +269,7 @@ def test_a_trial_lost_to_the_cluster_is_submitted_again(text, tmp_path, monkeypa
                 dashboard_address=":0") as client:
         result = sweep_mod.run_sweep(client, read_corpus(text), trials, str(tmp_path / "sw"),
                                      ["seed"], log=messages.append)
-    assert [r["status"] for r in result.rows] == ["done"], (result.rows, messages)
-    assert counter.read_text() == "4"
-    assert any("ConnectionError: worker lost; submitting it again" in m for m in messages)
-    assert_exact(text, tmp_path / "sw" / "seed=0.h5", max_updates=300, checkpoint_every=100,
-                 sample_every=0, hidden=8)
+    return messages, result, lambda: int(counter.read_text())
 
 
 def test_ctrl_c_stops_cleanly_and_rerun_resumes_exactly(text, tmp_path):
