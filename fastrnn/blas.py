@@ -23,18 +23,18 @@ threadpoolctl sees this library like any other (fastrnn.threads limits it to one
 from __future__ import annotations
 
 import ctypes
+import functools
 import glob
 import os
 
 import numpy as np
 
-# the names compiled code calls (registered with LLVM by _register)
+# the names compiled code calls (registered with LLVM by _state)
 SYMBOLS = {np.dtype(np.float32): "fastrnn_cblas_sgemm64", np.dtype(np.float64): "fastrnn_cblas_dgemm64"}
 # CBLAS enum values (cblas.h)
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 
 _EXPORTS = {np.dtype(np.float32): "scipy_cblas_sgemm64_", np.dtype(np.float64): "scipy_cblas_dgemm64_"}
-_STATE: dict = {}
 
 
 def _candidates() -> list[str]:
@@ -46,7 +46,8 @@ def _candidates() -> list[str]:
     return out
 
 
-def _register() -> dict:
+@functools.cache
+def _state() -> dict:
     """Find and register NumPy's BLAS once per process: {'path': ...} or {} (not usable)."""
     if os.environ.get("FASTRNN_BLAS", "").lower() == "scipy":
         return {}
@@ -63,12 +64,6 @@ def _register() -> dict:
             binding.add_symbol(SYMBOLS[dt], address)
         return {"path": path}
     return {}
-
-
-def _state() -> dict:
-    if "found" not in _STATE:
-        _STATE["found"] = _register()
-    return _STATE["found"]
 
 
 def available() -> bool:

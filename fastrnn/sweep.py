@@ -565,9 +565,9 @@ def run_sweep(client, corpus, trials: list[Trial], out_dir: str, keys: list[str]
     event_name = f"fastrnn-sweep-stop-{uuid.uuid4().hex}"
     event = Event(event_name, client=client)
     client.register_plugin(worker_plugin(), name=_Worker.name)
-    # the corpus is sent to each worker once; `shared` holds its future, which a resubmission
-    # replaces (below)
-    shared = {"corpus": client.scatter(corpus, broadcast=True)}
+    # sent to each worker once; a resubmission (below) sends it again and rebinds the name,
+    # which submit() reads when it is called
+    corpus_future = client.scatter(corpus, broadcast=True)
     submitted, received = {}, {}
     by_name = {t.name: t for t in todo}
     resubmitted = dict.fromkeys(by_name, 0)
@@ -577,7 +577,7 @@ def run_sweep(client, corpus, trials: list[Trial], out_dir: str, keys: list[str]
         submitted.setdefault(t.name, time.time())
         # retries: a task whose worker died is re-run by the scheduler anyway (it resumes
         # from the trial's checkpoint); retries cover an error outside run_trial's own guard
-        return client.submit(run_trial, shared["corpus"], t.config.as_dict(), path, event_name,
+        return client.submit(run_trial, corpus_future, t.config.as_dict(), path, event_name,
                              name=t.name, pure=False, retries=2,
                              key=f"trial-{t.name}-{uuid.uuid4().hex[:8]}")
 
@@ -617,7 +617,7 @@ def run_sweep(client, corpus, trials: list[Trial], out_dir: str, keys: list[str]
                         and resubmitted[name] < MAX_RESUBMITS:
                     resubmitted[name] += 1
                     log(f"{name}: {error}; submitting it again (it resumes from its checkpoint)")
-                    shared["corpus"] = client.scatter(corpus, broadcast=True)
+                    corpus_future = client.scatter(corpus, broadcast=True)
                     pending[name] = submit(by_name[name])
                     continue
                 row = {"status": "failed", "error": error}

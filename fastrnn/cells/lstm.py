@@ -65,8 +65,7 @@ def forward(W_h, b_hn, A, R, H, C):
             a, r, cp, cn, hn = at[s], rt[s], c_prev[s], c_new[s], h_new[s]
             # the gates, one call per run of gates with the same activation: a select on
             # j's gate inside one loop cost ~100 instructions per 8 values (64-bit index
-            # compares, packs, spills), and LLVM left one of three loops in one function
-            # unvectorised
+            # compares, packs, spills)
             _activate(a, r, 0, 2 * m, half, half)   # i, f = σ
             _activate(a, r, 2 * m, 3 * m, one, zero)  # g = tanh
             _activate(a, r, 3 * m, G, half, half)   # o = σ
