@@ -14,7 +14,7 @@ import time
 import click
 
 from .config import (CELLS, DTYPES, OPTIMIZERS, GradcheckConfig, PlotConfig, ReportConfig,
-                     SampleConfig, TrainConfig)
+                     SampleConfig, TrainConfig, inapplicable)
 from .errors import FastrnnError
 from .paths import check_parent_writable
 
@@ -83,7 +83,10 @@ def _corpus(text: str, *, encoding: str = "utf-8", json_field: str | None = None
 @click.group(cls=OneLineErrors, context_settings=CONTEXT)
 @click.version_option(package_name="fastrnn")
 def cli():
-    """Train character-level vanilla RNNs on a CPU, fast and exactly (DD2424 / min-char-rnn)."""
+    """Train character-level RNN, LSTM and GRU language models on a CPU, fast and exactly.
+
+    The defaults are DD2424 Assignment 4 / min-char-rnn's vanilla RNN; `train --cell lstm
+    --layers 2 --batch 32 --optimizer adam` goes beyond it (docs/models.md)."""
 
 
 # --------------------------------------------------------------------------- shared options
@@ -225,6 +228,14 @@ def _check_out(out: str, overwrite: bool, resume: str | None, text: str):
     check_parent_writable(out, "--out")
 
 
+def _check_applicable(ctx, cfg, opts) -> None:
+    """Refuse a typed option that the run's optimizer or cell never reads (config.inapplicable)."""
+    problem = inapplicable(cfg, [name for name in opts if ctx.get_parameter_source(name)
+                                 == click.core.ParameterSource.COMMANDLINE])
+    if problem:
+        raise FastrnnError(problem)
+
+
 @cli.command(context_settings=CONTEXT)
 @click.argument("text")
 @click.option("--out", "-o", default=None,
@@ -306,9 +317,10 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
           **opts):
     """Train on TEXT (UTF-8 text or JSON records) and write a checkpoint.
 
-    The algorithm is DD2424 Assignment 4 / min-char-rnn exactly: AdaGrad on seq-length chunks,
-    hidden state carried within an epoch, smooth loss, best model kept. Ctrl-C stops cleanly
-    with a checkpoint that --resume continues bit-identically.
+    By default the algorithm is DD2424 Assignment 4 / min-char-rnn exactly: a vanilla RNN,
+    AdaGrad on seq-length chunks, hidden state carried within an epoch, smooth loss, best model
+    kept. --cell, --layers, --batch, --optimizer and --dropout go beyond it (docs/models.md).
+    Ctrl-C stops cleanly with a checkpoint that --resume continues bit-identically.
     """
     from . import checkpoint
     from .config import DEFAULT_ETA, check_memory, merge_resumed
@@ -327,6 +339,7 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
         changes = []
         cfg = state.config = merge_resumed(state.config, given, state.update, "checkpoint",
                                            changes)
+        _check_applicable(ctx, cfg, opts)
         for update, name, old, new in changes:
             click.echo(f"{name} {old:g} -> {new:g} from update {update:,}", err=True)
         state.changes.extend(changes)
@@ -334,6 +347,7 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
         if opts["eta"] is None:
             opts["eta"] = DEFAULT_ETA[opts["optimizer"]]
         cfg = TrainConfig(**opts)
+        _check_applicable(ctx, cfg, opts)
     # the input is checked before the output: `train nosuch.txt` is about nosuch.txt
     corpus = _corpus(text, encoding=encoding, json_field=json_field, config=cfg)
     train_corpus, val = split_validation(corpus, cfg.val_frac, cfg.seq_length)

@@ -239,6 +239,32 @@ def eta_at(cfg: TrainConfig, epochs_done: int) -> float:
     return cfg.eta * cfg.eta_decay ** max(0, epochs_done - cfg.decay_after + 1)
 
 
+# Options that only one optimizer or cell reads: (applies?, what it is, what the run uses).
+# Given where they do nothing, they are refused: `--optimizer adagrad --beta1 0.8` looks like
+# a tuned Adam run and would silently be plain AdaGrad.
+_APPLIES = {
+    "alpha": (lambda c: c.optimizer == "rmsprop", "RMSprop's decay",
+              lambda c: f"the run's optimizer is {c.optimizer} (add --optimizer rmsprop)"),
+    "beta1": (lambda c: c.optimizer == "adam", "Adam's first-moment decay",
+              lambda c: f"the run's optimizer is {c.optimizer} (add --optimizer adam)"),
+    "beta2": (lambda c: c.optimizer == "adam", "Adam's second-moment decay",
+              lambda c: f"the run's optimizer is {c.optimizer} (add --optimizer adam)"),
+    "sig": (lambda c: c.cell == "rnn", "the vanilla RNN's initial weight std",
+            lambda c: f"{c.cell.upper()} weights are drawn U(-1/sqrt(m), 1/sqrt(m)) as "
+                      "PyTorch draws them (docs/models.md)"),
+}
+
+
+def inapplicable(cfg: TrainConfig, names) -> str | None:
+    """The error for the first option in `names` that cfg's optimizer or cell never reads,
+    or None when every one of them takes effect."""
+    for name in names:
+        rule = _APPLIES.get(name)
+        if rule is not None and not rule[0](cfg):
+            return f"{option_name(name)} is {rule[1]} and does nothing here: {rule[2](cfg)}"
+    return None
+
+
 def merge_resumed(stored: TrainConfig, given: dict, done_updates: int,
                   source: str = "checkpoint", changes: list | None = None) -> TrainConfig:
     """The config of a resumed run: `stored` with the command line's `given` options (only

@@ -135,13 +135,28 @@ def _gradcheck_section(state, opts: ReportOptions, log) -> tuple[str, float]:
     table = _md_table(["parameter", "shape", "max relative error", "mean relative error"],
                       [[f"`{r.name}`", "\u00d7".join(map(str, r.shape)), f"{r.max_error:.3e}",
                         f"{r.mean_error:.3e}"] for r in rows])
+    if uses_network(run_cfg):
+        start = ("weights drawn as the run's cell draws them"
+                 + (f" (N(0, 0.01²))" if run_cfg.cell == "rnn" else " (U(−1/√m, 1/√m))")
+                 + ", random initial states (h₀ = tanh of N(0, 1) draws"
+                 + (", c₀ ~ N(0, 1)" if run_cfg.cell == "lstm" else "") + ")")
+        model = (f"a {run_cfg.layers}-layer {run_cfg.cell.upper() if run_cfg.cell != 'rnn' else 'RNN'}"
+                 f" like the run's, {B} stream{'s' if B > 1 else ''}")
+        chunk = (f"one chunk of τ = {cfg.seq_length} characters per stream (the first "
+                 f"{B * (cfg.seq_length + 1)} of {corpus.name}, cut in {B} strips)" if B > 1
+                 else f"one chunk of τ = {cfg.seq_length} characters (the first "
+                      f"{cfg.seq_length + 1} of {corpus.name})")
+    else:
+        start = f"weights ~ N(0, {cfg.sig:g}²), h₀ = 0"
+        model = "the course's RNN"
+        chunk = (f"one chunk of τ = {cfg.seq_length} characters (the first "
+                 f"{cfg.seq_length + 1} of {corpus.name})")
     return (f"""## 2. Gradient check
 
 Analytic gradients (the compiled BPTT kernels) against central differences
 (L(θ+h) − L(θ−h)) / 2h of an independent NumPy forward pass, for every element of every
-parameter of a small float64 model: m = {cfg.hidden}, K = {len(corpus.vocab)}, one chunk
-of τ = {cfg.seq_length} characters (the first {cfg.seq_length + 1} of {corpus.name}),
-h = {cfg.step:g}, weights ~ N(0, {cfg.sig:g}²), h₀ = 0. Relative error
+parameter of a small float64 model, {model}: m = {cfg.hidden}, K = {len(corpus.vocab)},
+{chunk}, h = {cfg.step:g}, {start}. Relative error
 |g_a − g_n| / max({cfg.eps:g}, |g_a| + |g_n|).
 {note}
 {table}
@@ -251,15 +266,84 @@ def _beyond(cfg) -> str:
 
 
 def _model_text(cfg) -> str:
-    """For a run beyond the course: what differs from the vanilla RNN described after it."""
+    """Section 1's description of the model and of how it is trained: the course's RNN, or for
+    a run beyond the course what it trains, followed by the course's model for reference."""
     from .nettrain import uses_network
 
+    course = ("a vanilla RNN over one-hot characters: a_t = W h_{t−1} + U x_t + b, "
+              "h_t = tanh(a_t), o_t = V h_t + c, p_t = softmax(o_t); the loss of a chunk is the "
+              "summed cross-entropy of its τ characters. Training reads the text in consecutive "
+              "chunks of τ characters, carries the hidden state from chunk to chunk within an "
+              "epoch, clips each gradient element and takes one AdaGrad step per chunk.")
     if not uses_network(cfg):
-        return ""
-    return (f"This run trains a {model_description(cfg)} (m={cfg.hidden}, {cfg.layers} "
-            f"layer{'s' if cfg.layers > 1 else ''}, PyTorch's formulation of the cell, "
-            f"{cfg.batch} parallel stream{'s' if cfg.batch > 1 else ''}, {cfg.optimizer}); the "
-            "course's model, for reference: ")
+        return "The model is " + course
+    cell = {"rnn": "tanh RNN", "lstm": "LSTM", "gru": "GRU"}[cfg.cell]
+    layers = (f"{cfg.layers} stacked {cell} layers of m = {cfg.hidden} units, layer l's hidden "
+              "state feeding layer l+1," if cfg.layers > 1
+              else f"one {cell} layer of m = {cfg.hidden} units")
+    streams = (f"The text is cut into {cfg.batch} strips read side by side, each stream "
+               "carrying its own state; one update per "
+               f"{cfg.batch} × τ characters, from the loss summed over time and averaged over "
+               "the streams. " if cfg.batch > 1 else "")
+    return (f"This run trains {layers} in PyTorch's formulation of the cell (docs/models.md), "
+            f"under a softmax output layer, with "
+            f"{_OPTIMIZER_NAMES[cfg.optimizer]}. {streams}For reference, the course's model is "
+            + course)
+
+
+_OPTIMIZER_NAMES = {"adagrad": "AdaGrad", "rmsprop": "RMSprop", "adam": "Adam"}
+
+
+def _hyper_rows(state, per: int | None, held: str) -> list[list[str]]:
+    """Section 1's table: the course's rows, then what a run beyond the course chose (cell,
+    layers, streams, its optimizer's own settings, dropout, eta schedule), each named for
+    what this run used (an LSTM trained with Adam has no AdaGrad ε)."""
+    from .nettrain import uses_network
+
+    cfg = state.config
+    cell, layers = getattr(cfg, "cell", "rnn"), getattr(cfg, "layers", 1)
+    opt = _OPTIMIZER_NAMES[getattr(cfg, "optimizer", "adagrad")]
+    network = uses_network(cfg)
+    rows = [
+        ["corpus", f"{state.corpus_name}: {state.corpus_chars:,} training characters{held}"],
+        ["vocabulary size K", f"{len(state.vocab)}"],
+    ]
+    if network:
+        rows += [["cell", {"rnn": "vanilla tanh RNN", "lstm": "LSTM (PyTorch's gates i, f, g, o)",
+                           "gru": "GRU (PyTorch's formulation)"}[cell]],
+                 ["layers", f"{layers}"],
+                 ["parallel streams B", f"{cfg.batch}"]]
+    rows += [
+        ["hidden units m", f"{cfg.hidden}"],
+        ["parameters" if network else "parameters (U, W, V, b, c)", f"{n_params(state):,}"],
+        ["sequence length τ", f"{cfg.seq_length}"],
+        [f"learning rate η ({opt})", f"{cfg.eta:g}"],
+    ] + [
+        # options a resumed run changed (`train --resume --eta ...`), as info shows them
+        ["changed on --resume", f"{name} {old:g} -> {new:g} from update {update:,}"]
+        for update, name, old, new in getattr(state, "changes", [])
+    ]
+    if opt == "RMSprop":
+        rows.append(["RMSprop decay α", f"{cfg.alpha:g}"])
+    elif opt == "Adam":
+        rows.append(["Adam decays β₁, β₂", f"{cfg.beta1:g}, {cfg.beta2:g}"])
+    rows.append([f"{opt} ε", f"{cfg.eps:g}"])
+    if getattr(cfg, "eta_decay", 1.0) != 1.0:
+        rows.append(["η decay", f"×{cfg.eta_decay:g} at the end of every epoch from epoch "
+                                f"{cfg.decay_after}"])
+    if network and cfg.dropout > 0:
+        rows.append(["dropout", f"{cfg.dropout:g} (inputs of layers ≥ 2 and of the output "
+                                "layer, training only)"])
+    rows.append(["initial weights", f"N(0, σ²), σ = {cfg.sig:g}" if cell == "rnn" else
+                 f"U(−1/√m, 1/√m) = ±{1 / cfg.hidden ** 0.5:.3g}, biases 0"])
+    rows += [
+        ["gradient clipping", f"[−{cfg.clip:g}, {cfg.clip:g}]"],
+        ["seed", f"{cfg.seed}"],
+        ["precision", cfg.dtype],
+        ["updates", f"{state.update:,}" + (f" ({per:,} per epoch)" if per else "")],
+        ["epochs", epochs_text(epochs_done(state))],
+    ]
+    return rows
 
 
 def write_report(path: str, out: str, opts: ReportOptions | None = None, *,
@@ -287,26 +371,8 @@ def write_report(path: str, out: str, opts: ReportOptions | None = None, *,
     epochs = epochs_done(state)
     held = (f"; the last {cfg.val_frac:.1%} of the text held out for validation"
             if cfg.val_frac > 0 else "")
-    hp = _md_table(["hyper-parameter", "value"], [
-        ["corpus", f"{state.corpus_name}: {state.corpus_chars:,} training characters{held}"],
-        ["vocabulary size K", f"{K}"],
-        ["hidden units m", f"{cfg.hidden}"],
-        ["parameters (U, W, V, b, c)", f"{n_params(state):,}"],
-        ["sequence length τ", f"{tau}"],
-        ["learning rate η (AdaGrad)", f"{cfg.eta:g}"],
-    ] + [
-        # options a resumed run changed (`train --resume --eta ...`), as info shows them
-        ["changed on --resume", f"{name} {old:g} -> {new:g} from update {update:,}"]
-        for update, name, old, new in getattr(state, "changes", [])
-    ] + [
-        ["AdaGrad ε", f"{cfg.eps:g}"],
-        ["initial weights σ", f"{cfg.sig:g}"],
-        ["gradient clipping", f"[−{cfg.clip:g}, {cfg.clip:g}]"],
-        ["seed", f"{cfg.seed}"],
-        ["precision", cfg.dtype],
-        ["updates", f"{state.update:,}" + (f" ({per:,} per epoch)" if per else "")],
-        ["epochs", epochs_text(epochs)],
-    ], numeric=False)
+    hp = _md_table(["hyper-parameter", "value"], _hyper_rows(state, per, held),
+                   numeric=False)
     speed = (chars_trained_per_update(cfg) * state.update / state.wall_time
              if state.wall_time > 0 else float("nan"))
     timing = _md_table(["what", "time"], [
@@ -326,11 +392,7 @@ DD2424 Assignment 4 (min-char-rnn){_beyond(cfg)}. Written by fastrnn {__version_
 
 ## 1. Data and hyper-parameters
 
-{_model_text(cfg)}The model is a vanilla RNN over one-hot characters: a_t = W h_{{t−1}} + U x_t + b,
-h_t = tanh(a_t), o_t = V h_t + c, p_t = softmax(o_t); the loss of a chunk is the summed
-cross-entropy of its τ characters. Training reads the text in consecutive chunks of τ
-characters, carries the hidden state from chunk to chunk within an epoch, clips each gradient
-element and takes one AdaGrad step per chunk.
+{_model_text(cfg)}
 
 {hp}
 

@@ -107,7 +107,7 @@ def register(cli) -> None:
               dashboard_address, connect_timeout, retry_failed, quiet, **opts):
         from dataclasses import replace
 
-        from .config import DEFAULT_ETA, TrainConfig
+        from .config import DEFAULT_ETA, TrainConfig, inapplicable
         from .sweep import (SweepResult, StopFlag, make_trials, parse_grid, run_sweep,
                             usable_cores, write_manifest)
 
@@ -135,6 +135,13 @@ def register(cli) -> None:
             for trial in trials:
                 trial.config = replace(trial.config,
                                        eta=DEFAULT_ETA[trial.config.optimizer])
+        # an option (given, or swept) that no trial's optimizer or cell reads is a mistake
+        named = [k for k in opts if ctx.get_parameter_source(k)
+                 == click.core.ParameterSource.COMMANDLINE] + list(parsed)
+        for name in named:
+            problems = [inapplicable(t.config, [name]) for t in trials]
+            if all(problems):
+                raise FastrnnError(problems[0].replace("the run's", "every trial's"))
         keys = [k for k in parsed if k != "seed"] + ["seed"]
         corpus = _corpus(text, encoding=opts["encoding"], json_field=opts["json_field"],
                          config=fixed)

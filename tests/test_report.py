@@ -166,3 +166,46 @@ def test_report_lists_learning_rate_changes_made_on_resume(tmp_path):
     assert "| changed on --resume | eta 0.1 -> 0.05 from update 30 |" in md
     hp = md[md.find("## 1."):md.find("## 2.")]
     assert "eta 0.1 -> 0.05 from update 30" in hp
+
+
+def test_report_of_a_run_beyond_the_course_names_what_it_used(tmp_path):
+    """An LSTM/GRU report describes that model and its optimizer: no AdaGrad ε, no N(0, σ²)
+    weights that the run never drew, and a gradient check of the run's own cell and layers."""
+    text = tmp_path / "small.txt"
+    text.write_text(builtin_text()[:3000], encoding="utf-8")
+    ck = tmp_path / "g.h5"
+    base = ["train", text, "-o", ck, "--cell", "gru", "--layers", 2, "--batch", 3,
+            "--hidden", 8, "--optimizer", "rmsprop", "--dropout", 0.1, "--eta-decay", 0.9,
+            "--sample-every", 0, "-q"]
+    run(*base, "--max-updates", 10)
+    run(*base, "--max-updates", 20, "--resume", ck, "--alpha", 0.9)
+    run("report", ck, text, "-o", tmp_path / "report", "--gradcheck-hidden", 2, "-n", 20)
+    md = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+    hp = md[md.find("## 1."):md.find("## 2.")]
+    for row in ("| cell | GRU (PyTorch's formulation) |", "| layers | 2 |",
+                "| parallel streams B | 3 |", "| learning rate η (RMSprop) | 0.002 |",
+                "| changed on --resume | alpha 0.95 -> 0.9 from update 10 |",
+                "| RMSprop decay α | 0.9 |", "| RMSprop ε | 1e-08 |",
+                "| η decay | ×0.9 at the end of every epoch from epoch 1 |",
+                "| initial weights | U(−1/√m, 1/√m) = ±0.354, biases 0 |"):
+        assert row in hp, row
+    assert "This run trains 2 stacked GRU layers of m = 8 units" in hp
+    assert "one update per 3 × τ characters" in hp
+    assert "AdaGrad ε" not in hp and "σ" not in hp and "(U, W, V, b, c)" not in hp
+    check = md[md.find("## 2."):md.find("## 3.")]
+    assert "a 2-layer GRU like the run's, 3 streams" in check and "**passed**" in check
+    for name in ("l1.W_x", "l1.b_hn", "l2.W_h", "W_y"):
+        assert f"| `{name}` |" in check
+
+
+def test_report_of_an_adam_lstm_names_adams_settings(tmp_path):
+    text = tmp_path / "small.txt"
+    text.write_text(builtin_text()[:3000], encoding="utf-8")
+    ck = tmp_path / "l.h5"
+    run("train", text, "-o", ck, "--cell", "lstm", "--hidden", 6, "--optimizer", "adam",
+        "--beta1", 0.8, "--max-updates", 10, "--sample-every", 0, "-q")
+    run("report", ck, text, "-o", tmp_path / "report", "--gradcheck-hidden", 2, "-n", 20)
+    hp = (tmp_path / "report" / "report.md").read_text(encoding="utf-8").split("## 2.")[0]
+    assert "| Adam decays β₁, β₂ | 0.8, 0.999 |" in hp and "| Adam ε | 1e-08 |" in hp
+    assert "| learning rate η (Adam) | 0.002 |" in hp and "| parallel streams B | 1 |" in hp
+    assert "dropout" not in hp and "η decay" not in hp

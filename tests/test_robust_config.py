@@ -118,6 +118,42 @@ def test_train_rejects_before_any_work(corpus_file, tmp_path, option, value, mes
     assert not (tmp_path / "ck.h5").exists()
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--beta1", "0.8"], "--beta1 is Adam's first-moment decay and does nothing here: the "
+                         "run's optimizer is adagrad (add --optimizer adam)"),
+    (["--optimizer", "rmsprop", "--beta2", "0.99"], "--beta2 is Adam's second-moment decay and "
+     "does nothing here: the run's optimizer is rmsprop (add --optimizer adam)"),
+    (["--optimizer", "adam", "--alpha", "0.9"], "--alpha is RMSprop's decay and does nothing "
+     "here: the run's optimizer is adam (add --optimizer rmsprop)"),
+    (["--cell", "lstm", "--sig", "0.1"], "--sig is the vanilla RNN's initial weight std and "
+     "does nothing here: LSTM weights are drawn U(-1/sqrt(m), 1/sqrt(m)) as PyTorch draws "
+     "them (docs/models.md)"),
+])
+def test_an_option_the_run_never_reads_is_refused(corpus_file, tmp_path, args, message):
+    result = _cli("train", corpus_file, "-o", "ck.h5", "--hidden", 4, "--max-updates", 3, "-q",
+                  *args)
+    assert one_line_error(result) == f"Error: {message}"
+    assert not (tmp_path / "ck.h5").exists()
+
+
+def test_options_that_apply_are_accepted_and_so_are_defaults_typed_out(corpus_file, tmp_path):
+    for i, args in enumerate([["--optimizer", "adam", "--beta1", "0.8", "--beta2", "0.99"],
+                              ["--optimizer", "rmsprop", "--alpha", "0.9"],
+                              ["--sig", "0.05"], ["--cell", "gru", "--layers", "2"]]):
+        result = _cli("train", corpus_file, "-o", f"ck{i}.h5", "--hidden", 4, "--max-updates",
+                      3, "-q", *args)
+        assert result.exit_code == 0, (args, result.output)
+    # on --resume the checkpoint's optimizer decides: rmsprop's alpha may change, beta1 not
+    ok = _cli("train", corpus_file, "--resume", "ck1.h5", "--max-updates", 5, "-q", "--alpha",
+              "0.8")
+    assert ok.exit_code == 0, ok.output
+    before = (tmp_path / "ck1.h5").read_bytes()
+    refused = _cli("train", corpus_file, "--resume", "ck1.h5", "--max-updates", 7, "-q",
+                   "--beta1", "0.5")
+    assert one_line_error(refused).startswith("Error: --beta1 is Adam's first-moment decay")
+    assert (tmp_path / "ck1.h5").read_bytes() == before
+
+
 def test_huge_hidden_is_refused_with_the_estimate(corpus_file, tmp_path):
     result = _cli("train", corpus_file, "-o", "ck.h5", "--hidden", 10**7, "-q")
     line = one_line_error(result)

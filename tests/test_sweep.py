@@ -95,6 +95,10 @@ def test_random_trials_are_seeded_and_in_range():
     (["--grid", "dtype=float16"], "float16"),
     (["--grid", "eta=0.1", "--eta", "0.2"], "both as an option and in --grid"),
     ([], "at least one --grid"),
+    (["--grid", "beta1=0.8,0.9"], "--beta1 is Adam's first-moment decay and does nothing "
+                                  "here: every trial's optimizer is adagrad"),
+    (["--grid", "optimizer=adagrad,rmsprop", "--beta2", "0.99"], "--beta2 is Adam's"),
+    (["--grid", "hidden=4,8", "--cell", "gru", "--sig", "0.1"], "--sig is the vanilla RNN's"),
 ])
 def test_cli_errors(small_text, tmp_path, args, words):
     line = one_line_error(run("sweep", small_text, *args, "-o", tmp_path / "s", ok=False))
