@@ -665,16 +665,14 @@ def eval_cmd(checkpoint_path, text, best, encoding, json_field, unescape_html, a
     """
     import json
 
-    from .evaluate import evaluate, format_eval, read_documents
+    from .evaluate import format_eval, read_documents
     from .trained import load
 
     model = load(checkpoint_path, "best" if best else "latest")
     state = model.state
     name, docs = read_documents(text, encoding=encoding, json_field=json_field,
                                 config=state.config, unescape_html=unescape_html)
-    net = getattr(state, "net", None)
-    result = evaluate(model.weights if net is not None else model.params, model.vocab, docs,
-                      net=net)
+    result = model.evaluate(docs)
     if best and state.best_update >= 0:
         desc = (f"best of {checkpoint_path} (update {state.best_update:,}, smooth loss "
                 f"{state.best_smooth:.3f}), K={len(model.vocab)}")

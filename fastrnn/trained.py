@@ -20,7 +20,26 @@ from .train import TrainState
 
 
 class _Sampling:
-    """`sample` for both kinds of trained model: the text of `stream`, joined."""
+    """What both kinds of trained model share: `sample` (the text of `stream`, joined),
+    `evaluate` (as `fastrnn eval`) and a short repr (the dataclass one printed every weight)."""
+
+    def __repr__(self) -> str:
+        from .runinfo import model_description
+
+        cfg = self.config
+        return (f"<fastrnn {type(self).__name__}: {model_description(cfg)}, m={cfg.hidden}, "
+                f"K={len(self.vocab)}, {cfg.dtype}, update {self.state.update:,}>")
+
+    def evaluate(self, text: str | list[str]):
+        """Loss of a text (or of a list of documents, each from the zero state) under this
+        model: a fastrnn.evaluate.EvalResult with .nats, .bits, .perplexity and the counted
+        characters outside the vocabulary, exactly as `fastrnn eval` computes it."""
+        from .evaluate import evaluate
+
+        docs = [text] if isinstance(text, str) else list(text)
+        net = getattr(self.state, "net", None)
+        return evaluate(self.weights if net is not None else self.params, self.vocab, docs,
+                        net=net)
 
     def sample(self, n: int = 1000, *, temperature: float = 1.0, top_p: float = 1.0,
                prime: str | None = None, seed: int | None = None,
@@ -30,7 +49,7 @@ class _Sampling:
                                    seed=seed, skip_unknown=skip_unknown))
 
 
-@dataclass
+@dataclass(repr=False)
 class Model(_Sampling):
     """A trained model: what `fastrnn.load` returns."""
 
@@ -63,7 +82,7 @@ class Model(_Sampling):
             yield decode(ids, self.vocab)
 
 
-@dataclass
+@dataclass(repr=False)
 class NetModel(_Sampling):
     """A trained model of the general engine (LSTM/GRU/stacked/batched runs): the same
     interface as Model. `weights` are the network's stacked tensors (fastrnn.network_kernels

@@ -95,6 +95,15 @@ def test_python_api_trains_saves_and_loads_a_gru(text, tmp_path):
     assert model.cell == "gru" and model.params["l2.b_hn"].shape == (8,)
     np.testing.assert_array_equal(model.params["W_y"], state.net.named()["W_y"])
     assert len(model.sample(30, seed=1)) == 30
+    assert repr(model) == "<fastrnn NetModel: 2-layer GRU, adam, m=8, K=%d, float64, update 20>" \
+        % len(model.vocab)
+    # evaluate() is `fastrnn eval`: the same documents give the same figure
+    piece = corpus_text = open(text, encoding="utf-8").read()[:500]
+    result = model.evaluate(piece)
+    out = run("eval", tmp_path / "g.h5", "-", "--latest", input=corpus_text).output
+    assert f"loss        {result.nats:.4f} nats/char" in out and result.predictions == 499
+    two = model.evaluate([piece[:200], piece[200:]])
+    assert two.predictions == 498 and two.nats != result.nats
 
 
 def test_eta_change_on_resume_is_applied_said_and_recorded(text, tmp_path):

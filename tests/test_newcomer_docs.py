@@ -106,3 +106,15 @@ def test_report_defaults_to_the_assignments_first_100000_updates():
     from fastrnn.config import ReportConfig
 
     assert ReportConfig().evolution_until == 100_000
+
+
+def test_readme_python_api_example_runs(tmp_path, monkeypatch):
+    """The README's Python API block is run as written (in a scratch directory): every name it
+    uses exists and every call works."""
+    block = re.search(r"### Python API\n```python\n(.*?)```", _read("README.md"), re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    scope = {}
+    exec(compile(block, "README.md (Python API)", "exec"), scope)
+    assert (tmp_path / "api.h5").exists() and (tmp_path / "lstm.h5").exists()
+    assert scope["m"].cell == "lstm" and scope["m"].layers == 2
+    assert 0 < scope["m"].evaluate("To be, or not to be").nats < 5
