@@ -22,7 +22,7 @@ import pytest
 import fastrnn.checkpoint as ckpt
 from fastrnn.checkpoint import load_state, save
 from fastrnn.config import TrainConfig
-from fastrnn.data import builtin_text, read_corpus
+from fastrnn.data import builtin_text, read_corpus, split_validation
 from fastrnn.train import new_state, train, warmup
 
 from .clitools import invoke, run
@@ -103,6 +103,39 @@ def test_signal_finishes_the_update_writes_a_checkpoint_and_exits_128_plus_signu
     got = load_state(str(tmp_path / "ck.h5"))
     assert got.update == more
     assert_same_state(got, reference(long_text, state.config, more))
+
+
+def test_sigint_stops_an_lstm_run_on_two_threads_and_it_resumes_exactly(long_text, tmp_path,
+                                                                         monkeypatch):
+    """The general engine (2-layer LSTM, 4 streams on a thread pool, Adam, dropout,
+    validation): SIGINT finishes the update, saves, exits 130; the printed command continues
+    it bit-identically to one uninterrupted run (parameters, Adam moments, states, best)."""
+    from .test_models import _same
+
+    net = dict(cell="lstm", layers=2, batch=4, optimizer="adam", dropout=0.1, threads=2,
+               val_frac=0.05, eval_every=300)
+    proc = spawn([long_text, "-o", "ck.h5", *cli_opts(epochs=50, checkpoint_every=400, **net)],
+                 tmp_path, tmp_path / "stderr.txt")
+    wait_for_training(proc, tmp_path / "stderr.txt")
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(TIMEOUT) == 130
+    last = read(tmp_path / "stderr.txt").strip().splitlines()[-1]
+    assert last.startswith("SIGINT: stopped after update ") and "Traceback" not in last
+    state = load_state(str(tmp_path / "ck.h5"))
+    assert 0 < state.update and state.config.cell == "lstm"
+    more = state.update + 120
+    monkeypatch.chdir(tmp_path)
+    run(*shlex.split(last.split("continue with: ")[1])[1:], "--max-updates", more, "-q",
+        "--threads", 1)                       # results do not depend on the thread count
+    got = load_state(str(tmp_path / "ck.h5"))
+    cfg = state.config.as_dict()
+    cfg.pop("chars_per_update")
+    corpus = read_corpus(long_text)
+    train_part, _ = split_validation(corpus, cfg["val_frac"], cfg["seq_length"])
+    plan = TrainConfig(**{**cfg, "max_updates": more})
+    want = train(new_state(train_part, plan), train_part)
+    _same(got, want, more)
 
 
 # ----------------------------------------------------------------------------------- kill -9
