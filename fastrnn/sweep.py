@@ -743,11 +743,37 @@ def curves_figure(out_dir: str, rows: list[dict], keys: list[str], path: str, *,
 
 
 def best_command(row: dict, keys: list[str], manifest: dict) -> list[str]:
-    """`fastrnn train TEXT <the sweep's fixed options> --key value ... -o best.h5`."""
-    cmd = ["fastrnn", "train", manifest.get("text", "TEXT"), *manifest.get("train_args", [])]
+    """`fastrnn train TEXT <the sweep's fixed options> --key value ... -o best.h5`, without
+    the options this trial's optimizer or cell never reads (`train` would refuse them: a sweep
+    over optimizers may fix --beta1 for its Adam trials)."""
+    from types import SimpleNamespace
+
+    from .config import inapplicable
+
+    fixed = list(manifest.get("train_args", []))
+
+    def setting(name: str, default: str) -> str:
+        if row.get(name) not in (None, ""):
+            return str(row[name])
+        flag = "--" + name
+        return fixed[fixed.index(flag) + 1] if flag in fixed[:-1] else default
+
+    trial = SimpleNamespace(cell=setting("cell", "rnn"), optimizer=setting("optimizer", "adagrad"))
+
+    def unused(flag: str) -> bool:
+        return inapplicable(trial, [flag[2:].replace("-", "_")]) is not None
+
+    cmd = ["fastrnn", "train", manifest.get("text", "TEXT")]
+    i = 0
+    while i < len(fixed):          # the options that may be dropped all take a value
+        if fixed[i].startswith("--") and unused(fixed[i]):
+            i += 2
+            continue
+        cmd.append(fixed[i])
+        i += 1
     for k in keys:
         value = row.get(k)
-        if value in (None, ""):
+        if value in (None, "") or unused("--" + k):
             continue
         flag = "--" + k.replace("_", "-")
         if str(value).lower() in ("true", "false"):        # a boolean field is a flag

@@ -26,7 +26,7 @@ from fastrnn.checkpoint import load_state
 from fastrnn.config import TrainConfig
 from fastrnn.data import builtin_text, read_corpus, split_validation
 from fastrnn.errors import FastrnnError
-from fastrnn.sweep import Range, make_trials, parse_grid, trial_name
+from fastrnn.sweep import Range, best_command, make_trials, parse_grid, trial_name
 from fastrnn.train import new_state, train
 
 from .clitools import one_line_error, run
@@ -85,6 +85,22 @@ def test_random_trials_are_seeded_and_in_range():
     assert {t.config.seq_length for t in a} == {5, 9}
     with pytest.raises(FastrnnError, match="ranges need --random"):
         make_trials(grid, TrainConfig())
+
+
+def test_best_command_leaves_out_what_the_best_trial_never_reads(small_text, tmp_path):
+    """A sweep over optimizers with --beta1 fixed for its Adam trials: the best trial's
+    command names --beta1 only when that trial is an Adam one, and `train` accepts it."""
+    manifest = {"text": small_text, "train_args": ["--hidden", "4", "--beta1", "0.8",
+                                                   "--max-updates", "3", "-q"]}
+    keys = ["optimizer", "alpha", "seed"]
+    rms = best_command({"optimizer": "rmsprop", "alpha": "0.9", "seed": "0"}, keys, manifest)
+    assert rms == ["fastrnn", "train", small_text, "--hidden", "4", "--max-updates", "3", "-q",
+                   "--optimizer", "rmsprop", "--alpha", "0.9", "--seed", "0", "-o", "best.h5"]
+    adam = best_command({"optimizer": "adam", "alpha": "0.9", "seed": "0"}, keys, manifest)
+    assert adam[3:5] == ["--hidden", "4"] and adam[5:7] == ["--beta1", "0.8"]
+    assert "--alpha" not in adam
+    for cmd in (rms, adam):
+        run(*cmd[1:-1], str(tmp_path / "best.h5"), "--overwrite")
 
 
 # ----------------------------------------------------------------------- one-line errors
