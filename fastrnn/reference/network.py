@@ -156,16 +156,16 @@ def train(cell, params, ids, streams, seq_length, n_updates, optimizer="adagrad"
     return out
 
 
-def loss_only(cell, params, X, Y, h0, c0=None):
-    """The chunk loss alone, no dropout, in the parameters' dtype (extended precision for the
-    gradient check)."""
+def top_states(cell, params, X, h0, c0=None):
+    """The top layer's hidden state after every step, (T, B, m), no dropout, in the
+    parameters' dtype."""
     ref = CELLS[cell].reference_module()
     L = layer_count(params)
     T, B = X.shape
     K = params["W_y"].shape[1]
     dtype = params["W_y"].dtype
     lp = [layer_params(params, i + 1) for i in range(L)]
-    loss = dtype.type(0)
+    out = np.zeros((T, B, params["W_y"].shape[0]), dtype)
     for s in range(B):
         state = [(h0[layer, s],) if ref.STATES == 1 else (h0[layer, s], c0[layer, s]) for layer in range(L)]
         for t in range(T):
@@ -174,7 +174,23 @@ def loss_only(cell, params, X, Y, h0, c0=None):
             for layer in range(L):
                 state[layer], _ = ref.step(lp[layer], x, state[layer])
                 x = state[layer][0]
-            o = x @ params["W_y"] + params["b_y"]
+            out[t, s] = x
+    return out
+
+
+def output_loss(H, W_y, b_y, Y):
+    """The chunk loss of top states H (T, B, m): summed over time, averaged over streams."""
+    T, B = Y.shape
+    loss = W_y.dtype.type(0)
+    for s in range(B):
+        for t in range(T):
+            o = H[t, s] @ W_y + b_y
             mx = np.max(o)
             loss += -(o[Y[t, s]] - mx - np.log(np.sum(np.exp(o - mx))))
     return loss / B
+
+
+def loss_only(cell, params, X, Y, h0, c0=None):
+    """The chunk loss alone, no dropout, in the parameters' dtype (extended precision for the
+    gradient check)."""
+    return output_loss(top_states(cell, params, X, h0, c0), params["W_y"], params["b_y"], Y)
