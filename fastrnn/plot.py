@@ -18,7 +18,7 @@ from .config import PlotConfig
 from .errors import FastrnnError
 from .paths import check_parent_writable
 from .runinfo import (VALIDATION_METHOD, chars_per_update, epoch_boundaries, epochs_done,
-                      epochs_text, updates_per_epoch)
+                      epochs_text, model_description, updates_per_epoch)
 from .train import TrainState
 
 _P = PlotConfig()
@@ -27,11 +27,16 @@ MAX_EPOCH_LINES = 30                   # epoch boundaries drawn as lines up to t
 
 
 def title(state: TrainState) -> str:
-    """Corpus and hyper-parameters, two lines."""
+    """Corpus, model and hyper-parameters, two lines: the course's RNN shows its σ; a run
+    beyond the course names its model (e.g. '2-layer LSTM, 32 streams, adam') instead."""
+    from .nettrain import uses_network
+
     cfg = state.config
     epochs = epochs_done(state)
+    model = (f"{model_description(cfg)}, " if uses_network(cfg) else "")
+    sig = f"\u03c3={cfg.sig:g}, " if cfg.cell == "rnn" else ""
     return (f"{state.corpus_name}: {state.corpus_chars:,} training chars, K={len(state.vocab)}\n"
-            f"m={cfg.hidden}, \u03c4={cfg.seq_length}, \u03b7={cfg.eta:g}, \u03c3={cfg.sig:g}, "
+            f"{model}m={cfg.hidden}, \u03c4={cfg.seq_length}, \u03b7={cfg.eta:g}, {sig}"
             f"clip={cfg.clip:g}, seed={cfg.seed}, {cfg.dtype}; "
             f"{state.update:,} updates, {epochs_text(epochs)}")
 

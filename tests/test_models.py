@@ -81,6 +81,9 @@ def test_every_command_works_for_an_lstm(text, tmp_path):
     assert "2-layer LSTM, 2 streams, adam" in info and "val loss" in info
     run("plot", ck, "-o", tmp_path / "l.png")
     assert (tmp_path / "l.png").stat().st_size > 1000
+    from fastrnn.plot import title
+    heading = title(load_state(str(ck)))
+    assert "2-layer LSTM, 2 streams, adam, m=16" in heading and "σ" not in heading
     assert "--- update 30" in run("evolution", ck).output
 
 
