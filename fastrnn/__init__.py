@@ -3,14 +3,15 @@
 
 Public API re-exports only: everything a library user needs to train, save, load and sample.
 `fastrnn.train` is the training function, which shadows its module (fastrnn/train.py) as an
-attribute of the package: the module's public classes are therefore re-exported here
-(`fastrnn.Callbacks`, `fastrnn.TrainState`, `fastrnn.DivergenceError`).
+attribute of the package; the classes a training run reports through are re-exported here
+from fastrnn/runstate.py (`fastrnn.Callbacks`, `fastrnn.TrainState`, `fastrnn.DivergenceError`).
 """
 from .checkpoint import load_state, save
 from .config import GradcheckConfig, SampleConfig, TrainConfig
 from .data import Corpus, read_corpus, split_validation
 from .errors import FastrnnError
-from .train import Callbacks, DivergenceError, TrainState, new_state, train
+from .runstate import Callbacks, DivergenceError, TrainState
+from .train import new_state, train
 from .trained import Model, NetModel, load
 
 __version__ = "0.2.0"

@@ -6,7 +6,7 @@ on the other core; a run with validation then trains as fast as one without. The
 one a synchronous evaluation would give: it is computed from copies of the parameters and the
 hidden state taken at the update it belongs to, and it is recorded (val_history, on_eval) on
 the training thread, in order, before train() returns. A checkpoint does not wait for the
-validation of its own update (fastrnn.train.validation_missing says why and how a resumed run
+validation of its own update (fastrnn.runstate.validation_missing says why and how a resumed run
 makes it up).
 """
 from __future__ import annotations

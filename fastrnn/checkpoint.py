@@ -48,7 +48,7 @@ import numpy as np
 from .config import TrainConfig
 from .errors import FastrnnError
 from .model import PARAM_NAMES, Params, check_params
-from .train import TrainState
+from .runstate import TrainState
 
 FORMAT_NAME = "fastrnn-checkpoint"
 FORMAT_VERSION = 2

@@ -15,6 +15,7 @@ import click
 
 from .config import (CELLS, DTYPES, OPTIMIZERS, GradcheckConfig, PlotConfig, ReportConfig,
                      SampleConfig, TrainConfig, inapplicable)
+from .data import read_input
 from .errors import FastrnnError
 from .paths import check_parent_writable
 
@@ -61,23 +62,6 @@ class OneLineErrors(click.Group):
 
 def _one_line(message: str) -> str:
     return " ".join(message.split())
-
-
-def _corpus(text: str, *, encoding: str = "utf-8", json_field: str | None = None,
-            config: TrainConfig | None = None):
-    """TEXT as a Corpus: the built-in corpus, a text file, or JSON records read as config says
-    (joined, or one document per record with end-of-record symbols)."""
-    from .data import BUILTIN_NAME, is_json_input, read_corpus, read_records
-
-    cfg = config or TrainConfig()
-    if text == BUILTIN_NAME:
-        return read_corpus(None)
-    if is_json_input(text, json_field):
-        return read_records(text, encoding=encoding, json_field=json_field,
-                            reset_per_record=cfg.reset_per_record,
-                            separator=cfg.record_separator, unescape_html=cfg.unescape_html,
-                            keep_newlines=cfg.keep_newlines)
-    return read_corpus(text, encoding=encoding, keep_newlines=cfg.keep_newlines)
 
 
 @click.group(cls=OneLineErrors, context_settings=CONTEXT)
@@ -327,7 +311,8 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
     from .data import predicted_chars_per_update, split_validation
     from .progress import Progress, Silent
     from .runlock import RunLock
-    from .train import DivergenceError, new_state, train as run, warmup
+    from .runstate import DivergenceError
+    from .train import new_state, train as run, warmup
 
     if out is None:
         out = resume or "ckpt.h5"
@@ -349,7 +334,7 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
         cfg = TrainConfig(**opts)
         _check_applicable(ctx, cfg, opts)
     # the input is checked before the output: `train nosuch.txt` is about nosuch.txt
-    corpus = _corpus(text, encoding=encoding, json_field=json_field, config=cfg)
+    corpus = read_input(text, encoding=encoding, json_field=json_field, config=cfg)
     train_corpus, val = split_validation(corpus, cfg.val_frac, cfg.seq_length)
     schedule = _schedule(train_corpus, cfg)
     _check_out(out, overwrite, resume, text)
@@ -383,7 +368,7 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
         callbacks.signal = signum
 
     # From here on SIGINT/SIGTERM/SIGHUP only raise a flag: the current block of updates
-    # finishes (train.BLOCK_SECONDS), the checkpoint is written, and we exit 128 + signum.
+    # finishes (runstate.BLOCK_SECONDS), the checkpoint is written, and we exit 128 + signum.
     # SIGHUP is a closed terminal: the work since the last checkpoint is saved all the same.
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
@@ -573,7 +558,7 @@ def gradcheck(text, hidden, seq_length, step, threshold, seed, numeric_precision
 
     cfg = GradcheckConfig(hidden=hidden, seq_length=seq_length, step=step,
                           threshold=threshold, seed=seed)
-    corpus = _corpus(text, encoding=encoding)
+    corpus = read_input(text, encoding=encoding)
     need = batch * (seq_length + 1)
     if corpus.n_chars < need:
         raise FastrnnError(f"TEXT has {corpus.n_chars} characters; the check needs "

@@ -381,6 +381,24 @@ def read_records(path: str, **kw) -> Corpus:
     return read_corpus(path, json_field=kw.pop("json_field", None) or "text", **kw)
 
 
+def read_input(text: str, *, encoding: str = "utf-8", json_field: str | None = None,
+               config=None) -> Corpus:
+    """A command's TEXT as a Corpus: the built-in corpus, a text file, or JSON records read as
+    config (a TrainConfig; default: train's defaults) says (joined, or one document per
+    record with end-of-record symbols)."""
+    from .config import TrainConfig
+
+    cfg = config or TrainConfig()
+    if text == BUILTIN_NAME:
+        return read_corpus(None)
+    if is_json_input(text, json_field):
+        return read_records(text, encoding=encoding, json_field=json_field,
+                            reset_per_record=cfg.reset_per_record,
+                            separator=cfg.record_separator, unescape_html=cfg.unescape_html,
+                            keep_newlines=cfg.keep_newlines)
+    return read_corpus(text, encoding=encoding, keep_newlines=cfg.keep_newlines)
+
+
 def predicted_chars_per_update(schedule) -> float:
     """Mean characters predicted per update of a chunk_schedule: seq_length, or fewer when
     records end in shorter chunks (per-record training). Per-character figures divide by it.

@@ -29,8 +29,8 @@ from .network_kernels import BEST_SMOOTH, BEST_UPDATE, BEST_X0, CHUNK, EPOCH, SM
 from .background import BackgroundValidation
 from .model import aligned_copy
 from .threads import engine_threads
-from .train import (BLOCK_SECONDS, PROGRESS_EVERY, Callbacks, TrainState, _grow,
-                    _next_multiple, stop_on_divergence, validation_missing)
+from .runstate import (BLOCK_SECONDS, PROGRESS_EVERY, Callbacks, TrainState, grow,
+                       next_multiple, stop_on_divergence, validation_missing)
 
 
 def uses_network(config: TrainConfig) -> bool:
@@ -180,8 +180,8 @@ def _train(state: NetState, corpus: Corpus, cb: Callbacks, val: Corpus | None,
 
     if val is not None and validation_missing(state, cfg):
         validate()
-    state.loss_history = _grow(state.loss_history, total)
-    state.smooth_history = _grow(state.smooth_history, total)
+    state.loss_history = grow(state.loss_history, total)
+    state.smooth_history = grow(state.smooth_history, total)
     ws = net.workspace(seq_length=T, streams=B, dropout=cfg.dropout > 0)
     rng = np.random.default_rng()
     rng.bit_generator.state = state.rng_state
@@ -212,8 +212,8 @@ def _train(state: NetState, corpus: Corpus, cb: Callbacks, val: Corpus | None,
             out, _, _ = net.sample(x0, cfg.sample_length, rng, h=h0, c=c0)
             pending_sample = decode(out, state.vocab)
         stop_at = min(total, u + block, u + per_epoch - k0,
-                      _next_multiple(u, cfg.sample_every), _next_multiple(u, cfg.checkpoint_every),
-                      _next_multiple(u, cfg.eval_every) if val is not None else total)
+                      next_multiple(u, cfg.sample_every), next_multiple(u, cfg.checkpoint_every),
+                      next_multiple(u, cfg.eval_every) if val is not None else total)
         hp = net.hyper(cfg.optimizer, eta=eta_at(cfg, state.epoch), clip=cfg.clip, eps=cfg.eps,
                        alpha=cfg.alpha, beta1=cfg.beta1, beta2=cfg.beta2, dropout=cfg.dropout,
                        seed=cfg.seed)
@@ -250,7 +250,7 @@ def _train(state: NetState, corpus: Corpus, cb: Callbacks, val: Corpus | None,
                 and state.update < total:
             state.wall_time += time.perf_counter() - t_start
             t_start, chars_start = time.perf_counter(), chars
-            bg.collect(wait=False)   # train.validation_missing: a checkpoint never waits
+            bg.collect(wait=False)   # runstate.validation_missing: a checkpoint never waits
             cb.on_checkpoint(state)
     if state.chunk >= per_epoch and state.update >= total:
         state.chunk = 0

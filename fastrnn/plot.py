@@ -19,7 +19,7 @@ from .errors import FastrnnError
 from .paths import check_parent_writable
 from .runinfo import (VALIDATION_METHOD, chars_per_update, epoch_boundaries, epochs_done,
                       epochs_text, model_description, updates_per_epoch)
-from .train import TrainState
+from .runstate import TrainState
 
 _P = PlotConfig()
 FORMATS = ("png", "pdf", "svg")        # output formats, chosen by the file's extension

@@ -137,7 +137,7 @@ def _gradcheck_section(state, opts: ReportOptions, log) -> tuple[str, float]:
                         f"{r.mean_error:.3e}"] for r in rows])
     if uses_network(run_cfg):
         start = ("weights drawn as the run's cell draws them"
-                 + (f" (N(0, 0.01²))" if run_cfg.cell == "rnn" else " (U(−1/√m, 1/√m))")
+                 + (" (N(0, 0.01²))" if run_cfg.cell == "rnn" else " (U(−1/√m, 1/√m))")
                  + ", random initial states (h₀ = tanh of N(0, 1) draws"
                  + (", c₀ ~ N(0, 1)" if run_cfg.cell == "lstm" else "") + ")")
         model = (f"a {run_cfg.layers}-layer {run_cfg.cell.upper() if run_cfg.cell != 'rnn' else 'RNN'}"
@@ -358,7 +358,7 @@ def write_report(path: str, out: str, opts: ReportOptions | None = None, *,
     if state.update == 0:
         raise FastrnnError(f"{path} has no training history (0 updates): nothing to report")
     check_out_dir(out, overwrite)
-    cfg, tau, K = state.config, state.config.seq_length, len(state.vocab)
+    cfg = state.config
     per = updates_per_epoch(state)
     gc_text, gc_secs = _gradcheck_section(state, opts, log)
     _make_dir(out)
@@ -368,7 +368,6 @@ def write_report(path: str, out: str, opts: ReportOptions | None = None, *,
     log(f"sampling {opts.sample_length} characters from the "
         f"{'best' if state.best_update >= 0 else 'latest'} model ...")
     sample_text, sample_secs = _sample_section(path, state, opts)
-    epochs = epochs_done(state)
     held = (f"; the last {cfg.val_frac:.1%} of the text held out for validation"
             if cfg.val_frac > 0 else "")
     hp = _md_table(["hyper-parameter", "value"], _hyper_rows(state, per, held),

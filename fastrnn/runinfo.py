@@ -13,7 +13,7 @@ import textwrap
 
 import numpy as np
 
-from .train import TrainState
+from .runstate import TrainState
 
 LN2 = math.log(2.0)
 

@@ -310,7 +310,8 @@ def run_trial(corpus, config: dict, out_path: str, stop_event_name: str | None =
     from .checkpoint import load_state, save
     from .data import split_validation
     from .threads import pin_process
-    from .train import DivergenceError, new_state, train, warmup
+    from .runstate import DivergenceError
+    from .train import new_state, train, warmup
 
     row = {"name": name, "checkpoint": os.path.basename(out_path), "status": "failed",
            "error": "", "t_enter": time.time(), "pid": os.getpid()}

@@ -97,7 +97,9 @@ def _dashboard(client) -> str:
 
 def register(cli) -> None:
     """Add `sweep` and `sweep-report` to the fastrnn command group."""
-    from .cli import CONTEXT, _corpus
+    from .data import read_input
+
+    context = cli.context_settings      # the group's: -h, defaults shown
 
     train_cmd = cli.commands["train"]
     copied = _train_options(train_cmd)
@@ -143,7 +145,7 @@ def register(cli) -> None:
             if all(problems):
                 raise FastrnnError(problems[0].replace("the run's", "every trial's"))
         keys = [k for k in parsed if k != "seed"] + ["seed"]
-        corpus = _corpus(text, encoding=opts["encoding"], json_field=opts["json_field"],
+        corpus = read_input(text, encoding=opts["encoding"], json_field=opts["json_field"],
                          config=fixed)
         if os.path.exists(out_dir) and not os.path.isdir(out_dir):
             raise FastrnnError(f"-o {out_dir} exists and is not a directory")
@@ -225,7 +227,7 @@ def register(cli) -> None:
         *copied,
     ]
     cli.add_command(click.Command(
-        "sweep", context_settings=CONTEXT, params=params,
+        "sweep", context_settings=context, params=params,
         callback=click.pass_context(sweep),
         help="""Hyper-parameter search on TEXT: many `train` runs on a Dask cluster.
 
@@ -237,7 +239,7 @@ def register(cli) -> None:
         recorded with their error and the others go on.
         """))
 
-    @cli.command("sweep-report", context_settings=CONTEXT)
+    @cli.command("sweep-report", context_settings=context)
     @click.argument("out_dir", metavar="DIR")
     @click.option("--figure", "-o", default=None,
                   help="Image of all loss curves overlaid [default: DIR/loss_curves.png].")

@@ -11,7 +11,6 @@ stored transposed): the kernels update them in place, nothing is copied back.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,64 +22,10 @@ from .model import (COUNTERS, Hyper, Params, Schedule, Trainee, Workspace, check
                     init_params, sequence_loss)
 from .sample import sample_ids
 from .background import BackgroundValidation
+# DivergenceError stays importable from here (fastrnn.train.DivergenceError, as before the split)
+from .runstate import (BLOCK_SECONDS, PROGRESS_EVERY, Callbacks, DivergenceError,  # noqa: F401
+                       TrainState, grow, next_multiple, stop_on_divergence, validation_missing)
 from .threads import engine_threads
-
-PROGRESS_EVERY = 500     # updates per compiled block at most: keeps Ctrl-C and progress prompt
-# Wall time a compiled block aims at: a signal is only seen between blocks, so this bounds how
-# long Ctrl-C waits (a fixed count of updates took minutes at m = 4096). The first block is one
-# update, which times the rest.
-BLOCK_SECONDS = 0.25
-# Divergence guard: training stops when a chunk's loss is NaN or inf, or when the smooth loss
-# exceeds DIVERGE_FACTOR x the initial loss. The smooth loss is an exponential average over
-# ~1000 updates, so only a sustained rise trips it ("for a while": e.g. ~250 updates at 10x the
-# initial loss, ~20 at 100x). The initial loss is the first chunk's, but at least that of a
-# uniform guess over a full chunk (seq_length ln K), so a short first chunk (per-record
-# training) cannot make the threshold tiny. Checked after every block of updates, so the
-# update it names is at most PROGRESS_EVERY past the one where the rule first held.
-DIVERGE_FACTOR = 3.0
-
-
-class DivergenceError(FastrnnError):
-    """The loss became non-finite or ran away; the message names the update."""
-
-    def __init__(self, message: str, update: int):
-        super().__init__(message)
-        self.update = update
-
-
-@dataclass
-class TrainState:
-    """Everything a run needs to continue exactly where it stopped."""
-
-    config: TrainConfig
-    vocab: str
-    corpus_name: str
-    corpus_chars: int
-    params: Params                  # in the kernels' layout (U stored as (K, m))
-    mem: Params                     # AdaGrad accumulators G, one per parameter
-    best: Params                    # parameters at the lowest smooth loss (pre-update)
-    best_hprev: np.ndarray          # hidden state at the start of that update's chunk
-    best_x0: int = 0                # first character of that chunk
-    best_update: int = -1
-    best_smooth: float = np.inf
-    update: int = 0                 # updates done
-    epoch: int = 0                  # epochs completed
-    chunk: int = 0                  # next chunk of the epoch's schedule
-    hprev: np.ndarray = None
-    next_x0: int = 0                # the character that follows hprev in the text
-    smooth_loss: float = np.nan
-    loss_history: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    smooth_history: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    samples: list = field(default_factory=list)       # (update, smooth loss, text)
-    val_history: list = field(default_factory=list)   # (update, mean val loss per char)
-    rng_state: dict = None          # numpy bit generator state of the sampling RNG
-    wall_time: float = 0.0          # seconds spent training, summed over resumes
-    interrupted: bool = False       # the last train() call stopped on request
-    changes: list = field(default_factory=list)   # (update, option, old, new) on --resume
-
-    @property
-    def hidden(self) -> int:
-        return self.params["W"].shape[0]
 
 
 def new_state(corpus: Corpus, config: TrainConfig) -> TrainState:
@@ -101,55 +46,6 @@ def new_state(corpus: Corpus, config: TrainConfig) -> TrainState:
                       best_hprev=np.zeros(config.hidden, params.U.dtype),
                       hprev=np.zeros(config.hidden, params.U.dtype),
                       rng_state=rng.bit_generator.state)
-
-
-class Callbacks:
-    """Override what you need; every method is a no-op here."""
-
-    def on_start(self, state: TrainState, total_updates: int, updates_per_epoch: int): ...
-    def on_progress(self, state: TrainState, chars_per_sec: float): ...
-    def on_sample(self, update: int, smooth_loss: float, text: str): ...
-    def on_epoch_end(self, state: TrainState): ...
-    def on_eval(self, update: int, val_loss: float): ...
-    def on_checkpoint(self, state: TrainState): ...
-    def should_stop(self) -> bool:
-        return False
-
-
-def _grow(arr: np.ndarray, size: int) -> np.ndarray:
-    if arr.size >= size:
-        return arr
-    out = np.zeros(size, np.float64)
-    out[:arr.size] = arr
-    return out
-
-
-def stop_on_divergence(state: TrainState, cb: Callbacks, non_finite: bool) -> bool:
-    """After a block: raise DivergenceError when the loss became non-finite (the block stopped
-    before that update) or the smooth loss ran away; but an interrupt wins over divergence,
-    returning True: the state is then that of the last finite update, and the caller saves
-    it. Shared by the DD2424 loop and the general engine's (fastrnn.nettrain)."""
-    cfg = state.config
-    initial = max(state.loss_history[0], cfg.seq_length * np.log(len(state.vocab)))
-    ran_away = state.smooth_loss > DIVERGE_FACTOR * initial
-    if (non_finite or ran_away) and cb.should_stop():
-        state.interrupted = True
-        return True
-    eta = f"try a smaller --eta (now {eta_at(cfg, state.epoch):g})"
-    if non_finite:
-        raise DivergenceError(f"training diverged at update {state.update}: the loss is not "
-                              f"finite (NaN or inf); {eta}", state.update)
-    if ran_away:
-        raise DivergenceError(
-            f"training diverged at update {state.update}: the smooth loss "
-            f"{state.smooth_loss:.1f} rose above {DIVERGE_FACTOR:g}x the initial loss "
-            f"{initial:.1f}; {eta}", state.update)
-    return False
-
-
-def _next_multiple(u: int, every: int) -> int:
-    """The first multiple of every strictly above u (a huge number when every is 0)."""
-    return (u // every + 1) * every if every > 0 else np.iinfo(np.int64).max
 
 
 def validation_loss(params: Params | dict, val: Corpus) -> float:
@@ -207,8 +103,8 @@ def _train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None,
 
     if val is not None and validation_missing(state, cfg):
         validate()
-    state.loss_history = _grow(state.loss_history, total)
-    state.smooth_history = _grow(state.smooth_history, total)
+    state.loss_history = grow(state.loss_history, total)
+    state.smooth_history = grow(state.smooth_history, total)
     K, m, dtype = _check_state(state)
     ws = Workspace.allocate(K, m, cfg.seq_length, dtype)
     sched = Schedule(corpus.ids, starts, lengths, resets)
@@ -237,8 +133,8 @@ def _train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None,
                              rng)
             pending_sample = decode(ids, state.vocab)
         stop_at = min(total, u + block, u + per_epoch - k0,
-                      _next_multiple(u, cfg.sample_every), _next_multiple(u, cfg.checkpoint_every),
-                      _next_multiple(u, cfg.eval_every) if val is not None else total)
+                      next_multiple(u, cfg.sample_every), next_multiple(u, cfg.checkpoint_every),
+                      next_multiple(u, cfg.eval_every) if val is not None else total)
         k1 = k0 + (stop_at - u)
         hyper = Hyper.of(eta_at(cfg, state.epoch), cfg.clip, cfg.eps, dtype)
         t_block = time.perf_counter()
@@ -306,19 +202,6 @@ def _to_counters(state: TrainState, run: np.ndarray) -> None:
 def _from_counters(run: np.ndarray, state: TrainState) -> None:
     for name in _COUNTED:
         setattr(state, _STATE_FIELD.get(name, name), run[0][name].item())
-
-
-def validation_missing(state: TrainState, cfg: TrainConfig) -> bool:
-    """True when the state's update is an eval_every multiple whose validation is not in its
-    history: a checkpoint written while that validation was still running on the other core.
-
-    Checkpoints do not wait for the validation of their own update: eval_every and
-    checkpoint_every both default to 10,000, and waiting put every held-out pass on the
-    critical path (a run with validation was ~12% slower than one without). A run resumed
-    from such a checkpoint evaluates that update first, from the same parameters and hidden
-    state, so its history is the one an uninterrupted run records."""
-    return (state.update > 0 and cfg.eval_every > 0 and state.update % cfg.eval_every == 0
-            and not (state.val_history and state.val_history[-1][0] == state.update))
 
 
 def warmup(dtype="float64", validation: bool = False, ids_dtype="uint8",

@@ -16,7 +16,7 @@ from .data import decode, encode
 from .errors import FastrnnError
 from .model import Params
 from .sample import check_options, prime as warm, stream_ids
-from .train import TrainState
+from .runstate import TrainState
 
 
 class _Sampling:
