@@ -19,16 +19,24 @@ from .sample import check_options, prime as warm, stream_ids
 from .runstate import TrainState
 
 
-class _Sampling:
+class _TrainedModel:
     """What both kinds of trained model share: `sample` (the text of `stream`, joined),
     `evaluate` (as `fastrnn eval`) and a short repr (the dataclass one printed every weight)."""
 
     def __repr__(self) -> str:
         from .runinfo import model_description
 
-        cfg = self.config
+        cfg, state = self.config, self.state
+        snapshot = (f"best (update {state.best_update:,})" if self._is_best()
+                    else f"latest (update {state.update:,})")
         return (f"<fastrnn {type(self).__name__}: {model_description(cfg)}, m={cfg.hidden}, "
-                f"K={len(self.vocab)}, {cfg.dtype}, update {self.state.update:,}>")
+                f"K={len(self.vocab)}, {cfg.dtype}, {snapshot}>")
+
+    def _is_best(self) -> bool:
+        """True when the weights are the run's best-model snapshot (fastrnn.load's default)."""
+        net = getattr(self.state, "net", None)
+        return self.weights is not net.params if net is not None else \
+            self.weights is self.state.best
 
     def evaluate(self, text: str | list[str]):
         """Loss of a text (or of a list of documents, each from the zero state) under this
@@ -50,7 +58,7 @@ class _Sampling:
 
 
 @dataclass(repr=False)
-class Model(_Sampling):
+class Model(_TrainedModel):
     """A trained model: what `fastrnn.load` returns."""
 
     weights: Params       # the chosen parameters (best or latest), in the kernels' layout
@@ -83,7 +91,7 @@ class Model(_Sampling):
 
 
 @dataclass(repr=False)
-class NetModel(_Sampling):
+class NetModel(_TrainedModel):
     """A trained model of the general engine (LSTM/GRU/stacked/batched runs): the same
     interface as Model. `weights` are the network's stacked tensors (fastrnn.network_kernels
     .Params) of the chosen snapshot; hprev/cprev the state of stream 0, (layers, m)."""

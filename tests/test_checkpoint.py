@@ -58,7 +58,8 @@ def test_public_load_api_samples_from_best_and_latest(small_text, tmp_path):
     assert best.sample(300, seed=2) != text
     assert dataclasses.asdict(best.config) == dataclasses.asdict(cfg)
     assert repr(latest) == f"<fastrnn Model: vanilla RNN, m=12, K={len(corpus.vocab)}, " \
-                           "float64, update 200>"
+                           "float64, latest (update 200)>"
+    assert repr(best).endswith(f"float64, best (update {state.best_update:,})>")
     # the best model scores its own training text better than the untrained start would
     result = best.evaluate(open(small_text, encoding="utf-8").read())
     assert result.predictions == corpus.n_chars - 1 and result.nats < np.log(len(corpus.vocab))

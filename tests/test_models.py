@@ -98,8 +98,10 @@ def test_python_api_trains_saves_and_loads_a_gru(text, tmp_path):
     assert model.cell == "gru" and model.params["l2.b_hn"].shape == (8,)
     np.testing.assert_array_equal(model.params["W_y"], state.net.named()["W_y"])
     assert len(model.sample(30, seed=1)) == 30
-    assert repr(model) == "<fastrnn NetModel: 2-layer GRU, adam, m=8, K=%d, float64, update 20>" \
-        % len(model.vocab)
+    assert repr(model) == ("<fastrnn NetModel: 2-layer GRU, adam, m=8, K=%d, float64, latest "
+                           "(update 20)>" % len(model.vocab))
+    best = load(str(tmp_path / "g.h5"))
+    assert repr(best).endswith(f"best (update {state.best_update})>")
     # evaluate() is `fastrnn eval`: the same documents give the same figure
     piece = corpus_text = open(text, encoding="utf-8").read()[:500]
     result = model.evaluate(piece)
