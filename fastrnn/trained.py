@@ -1,4 +1,5 @@
-"""A trained model, as `fastrnn.load` returns it: sample or stream text from a checkpoint.
+"""A trained model, as `fastrnn.load` returns it: sample or stream text from a checkpoint, and
+score a text (`evaluate`, as `fastrnn eval`).
 
 Its own module rather than fastrnn.model, which is the kernels' parameter and workspace layer
 that the training loop and the checkpoint module import: a Model is built from a checkpoint
