@@ -17,8 +17,9 @@ import numpy as np
 from .config import PlotConfig
 from .errors import FastrnnError
 from .paths import check_parent_writable
-from .runinfo import (VALIDATION_METHOD, chars_per_update, epoch_boundaries, epochs_done,
-                      epochs_text, model_description, updates_per_epoch)
+from .runinfo import (chars_per_update, epoch_boundaries, epochs_done,
+                      epochs_text, model_description, updates_per_epoch,
+                      validation_method)
 from .runstate import TrainState
 
 _P = PlotConfig()
@@ -96,7 +97,7 @@ def loss_figure(state: TrainState, *, width: int = _P.width, height: int = _P.he
     else:
         ax.set_ylabel(f"loss per update ({tau:.2f} characters predicted on average) (nats)")
     if state.val_history:   # what the orange curve measures, in small print under the axes
-        ax.annotate("validation: " + VALIDATION_METHOD.format(tau=state.config.seq_length),
+        ax.annotate("validation: " + validation_method(state.config),
                     (0, 0), xycoords="figure fraction", xytext=(4, 4),
                     textcoords="offset points", fontsize=7, color="0.3", gid="val-method")
     right = ax.secondary_yaxis("right", functions=(lambda y: y / tau, lambda y: y * tau))

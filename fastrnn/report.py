@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 from .config import GradcheckConfig, ReportConfig
 from .errors import FastrnnError
-from .runinfo import (VALIDATION_METHOD, bits, chars_per_update, chars_trained_per_update,
+from .runinfo import (bits, chars_per_update, chars_trained_per_update,
                       checkpoint_fastrnn_version, duration, epoch_boundaries, epochs_done,
                       epochs_text, model_description, n_params, select_samples,
-                      updates_per_epoch)
+                      updates_per_epoch, validation_method)
 
 _R = ReportConfig()
 REPORT_NAME = "report.md"
@@ -200,7 +200,7 @@ model (lowest smooth loss). The right axis and the per-character columns divide 
 
 The last {state.config.val_frac:.1%} of the text was held out and never trained on; its mean
 loss per character was measured every {state.config.eval_every:,} updates: the
-{VALIDATION_METHOD.format(tau=state.config.seq_length)}. Lowest: {v_best:.4f} nats/char
+{validation_method(state.config)}. Lowest: {v_best:.4f} nats/char
 ({bits(v_best):.4f} bits/char) at update {u_best:,}.
 
 {_md_table(["update", "nats/char", "bits/char", "perplexity"], vrows)}

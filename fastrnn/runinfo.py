@@ -151,7 +151,7 @@ def summary(state: TrainState, path: str) -> dict:
         upd, loss = zip(*state.val_history)
         i = int(np.argmin(loss))
         out["validation"] = {"frac": cfg.val_frac, "evaluations": len(loss),
-                             "method": VALIDATION_METHOD.format(tau=cfg.seq_length),
+                             "method": validation_method(cfg),
                              "latest_update": int(upd[-1]), "latest_loss": float(loss[-1]),
                              "best_update": int(upd[i]), "best_loss": float(loss[i])}
     return out
@@ -163,6 +163,18 @@ def _or_none(x: float):
 
 VALIDATION_METHOD = ("held-out text read as training reads on: chunks of {tau}, hidden state "
                      "carried, starting from training's state (docs/validation.md)")
+# the general engine (LSTM/GRU/layers/streams) scores the held-out text as `fastrnn eval` does
+NETWORK_VALIDATION_METHOD = ("held-out text read from a zero state, the state carried through "
+                             "it, as fastrnn eval reads a text (docs/validation.md)")
+
+
+def validation_method(config) -> str:
+    """How the run's validation loss was measured, in one line (info, plot, report)."""
+    from .nettrain import uses_network
+
+    if uses_network(config):
+        return NETWORK_VALIDATION_METHOD
+    return VALIDATION_METHOD.format(tau=config.seq_length)
 
 
 def _per_char(chunk_loss: float | None, tau: float) -> str:
