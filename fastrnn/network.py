@@ -52,6 +52,10 @@ _ALIGN_ELEMENTS = 16
 # streams per group that a thread handles well on its own: larger B gets more groups
 _GROUP_STREAMS = 32
 
+# steps of one forward pass when a text is scored (eval, validation): long enough that the
+# GEMMs over the chunk pay for their calls, short enough that the workspace stays in cache
+EVAL_STEPS = 128
+
 
 def stream_groups(streams: int) -> list[tuple[int, int]]:
     """(first stream, streams) of each group of an update's streams: one group for B = 1,
@@ -390,6 +394,7 @@ class Network:
         ids = np.ascontiguousarray(ids, np.int32)
         resets = np.zeros(ids.size, np.bool_) if resets is None else np.asarray(resets, np.bool_)
         counts = np.zeros(1, np.int64)
-        total = self.kernels.sequence_loss(params or self.params, self.sample_workspace(), ids,
+        total = self.kernels.sequence_loss(params or self.params,
+                                           self.workspace(EVAL_STEPS, 1, dropout=False), ids,
                                            resets, counts)
         return float(total), int(counts[0])

@@ -572,30 +572,49 @@ def _sample(cell, P, ws, x0, temperature, top_p, uniforms, out):
 
 @jit
 def _sequence_loss(cell, P, ws, ids, resets, counts):
-    """Sum of -log p(ids[t+1] | ids[..t]) over a text, forward only, one step at a time (a T =
-    B = 1 workspace). The state starts at 0 and is reset where resets[t+1] (a document starts
-    at t+1: nothing predicts it). counts[0] += the number of predictions."""
+    """Sum of -log p(ids[t+1] | ids[..t]) over a text, forward only. The state starts at 0 and
+    is reset where resets[t+1] (a document starts at t+1: nothing predicts it).
+    counts[0] += the number of predictions.
+
+    A document is read in chunks of T = ws.X.shape[0] steps (a B = 1 workspace), each one
+    forward pass as in training: layer by layer, so a layer's W_h stays in cache over the
+    chunk's steps and the layers above and the output read the chunk through one GEMM each (one
+    step at a time, every layer's weights were read at every character: 5x slower for two
+    layers of 128). A document's last chunk is padded with its first id; the pass is causal, so
+    the padding changes nothing before it, and the state carried on is the one after the last
+    real step."""
+    T = ws.X.shape[0]
     K = P.W_y.shape[1]
-    _fill(ws.H, 0.0)
-    _fill(ws.C, 0.0)
-    p = ws.P[0, 0]
+    L = ws.H.shape[0]
     total = 0.0
-    for t in range(ids.size - 1):
-        if resets[t + 1]:
-            _fill(ws.H, 0.0)
-            _fill(ws.C, 0.0)
-            continue
-        ws.X[0, 0] = ids[t]
-        _forward(cell, P, ws, 0.0, np.uint64(0), 0, 0)
-        _carry_state(ws)
-        mx = p[0]
-        for k in range(K):
-            mx = max(mx, p[k])
-        tot = 0.0
-        for k in range(K):
-            tot += np.exp(p[k] - mx)
-        total += mx + np.log(tot) - p[ids[t + 1]]
-        counts[0] += 1
+    s = 0
+    while s < ids.size:
+        e = s + 1                                  # the document ids[s:e]
+        while e < ids.size and not resets[e]:
+            e += 1
+        _fill(ws.H, 0.0)
+        _fill(ws.C, 0.0)
+        pos = s
+        while pos < e - 1:                         # predict ids[pos + 1 ..] from ids[pos ..]
+            n = min(T, e - 1 - pos)
+            for t in range(T):
+                ws.X[t, 0] = ids[pos + t] if t < n else ids[s]
+            _forward(cell, P, ws, 0.0, np.uint64(0), 0, 0)
+            for t in range(n):
+                p = ws.P[t, 0]
+                mx = p[0]
+                for k in range(K):
+                    mx = max(mx, p[k])
+                tot = 0.0
+                for k in range(K):
+                    tot += np.exp(p[k] - mx)
+                total += mx + np.log(tot) - p[ids[pos + t + 1]]
+            counts[0] += n
+            for layer in range(L):                 # carry the state after step n - 1
+                _copy2(ws.H[layer, n], ws.H[layer, 0])
+                _copy2(ws.C[layer, n], ws.C[layer, 0])
+            pos += n
+        s = e
     return total
 
 

@@ -172,6 +172,32 @@ def test_sequence_loss_matches_reference(cell):
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_sequence_loss_over_many_chunks_and_documents_matches_reference(cell):
+    """The text is scored in chunks of EVAL_STEPS steps per forward pass: documents longer than
+    a chunk (the state carried across chunk boundaries), a document of one character (nothing
+    to predict), documents starting mid-chunk, a last chunk padded."""
+    from fastrnn.network import EVAL_STEPS
+
+    rng = np.random.default_rng(7)
+    net = make_net(cell, 2)
+    n = 2 * EVAL_STEPS + 90
+    ids = rng.integers(0, K, n).astype(np.int32)
+    starts = [0, 30, 31, EVAL_STEPS + 50, n - 2]          # documents ids[a:b]
+    resets = np.zeros(n, np.bool_)
+    resets[starts] = True
+    total, count = net.sequence_loss(ids, resets)
+    zeros = np.zeros((2, 1, M))
+    want, predicted = 0.0, 0
+    for a, b in zip(starts, starts[1:] + [n]):
+        if b - a >= 2:
+            want += refnet.loss_only(cell, net.named(), ids[a:b - 1, None], ids[a + 1:b, None],
+                                     zeros, zeros)
+            predicted += b - a - 1
+    assert count == predicted == n - len(starts)
+    assert_close(total, want, RTOL, "sequence loss over chunks")
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_sampling_limits_agree_and_follow_the_forward_pass(cell):
     """Greedy sampling = nucleus with a vanishing top-p = a vanishing temperature; and the
     greedy choice is the argmax of the reference model's output step by step."""
