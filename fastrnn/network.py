@@ -53,7 +53,8 @@ _ALIGN_ELEMENTS = 16
 _GROUP_STREAMS = 32
 
 # steps of one forward pass when a text is scored (eval, validation): long enough that the
-# GEMMs over the chunk pay for their calls, short enough that the workspace stays in cache
+# GEMMs over the chunk pay for their calls, short enough that the workspace stays in cache.
+# A power of two: shorter remainders take workspaces of 64, 32, ..., 1 steps
 EVAL_STEPS = 128
 
 
@@ -394,7 +395,10 @@ class Network:
         ids = np.ascontiguousarray(ids, np.int32)
         resets = np.zeros(ids.size, np.bool_) if resets is None else np.asarray(resets, np.bool_)
         counts = np.zeros(1, np.int64)
-        total = self.kernels.sequence_loss(params or self.params,
-                                           self.workspace(EVAL_STEPS, 1, dropout=False), ids,
-                                           resets, counts)
+        # workspaces of 128, 64, ..., 1 steps (fastrnn.network_kernels._sequence_loss)
+        wss = tuple(self.workspace(EVAL_STEPS >> k, 1, dropout=False)
+                    for k in range(EVAL_STEPS.bit_length()))
+        h = np.zeros((self.layers, self.hidden), self.dtype)
+        c = np.zeros((self.layers, wss[0].C.shape[3]), self.dtype)
+        total = self.kernels.sequence_loss(params or self.params, wss, h, c, ids, resets, counts)
         return float(total), int(counts[0])

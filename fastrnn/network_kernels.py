@@ -570,50 +570,66 @@ def _sample(cell, P, ws, x0, temperature, top_p, uniforms, out):
         out[step] = x
 
 
-@jit
-def _sequence_loss(cell, P, ws, ids, resets, counts):
-    """Sum of -log p(ids[t+1] | ids[..t]) over a text, forward only. The state starts at 0 and
-    is reset where resets[t+1] (a document starts at t+1: nothing predicts it).
-    counts[0] += the number of predictions.
-
-    A document is read in chunks of T = ws.X.shape[0] steps (a B = 1 workspace), each one
-    forward pass as in training: layer by layer, so a layer's W_h stays in cache over the
-    chunk's steps and the layers above and the output read the chunk through one GEMM each (one
-    step at a time, every layer's weights were read at every character: 5x slower for two
-    layers of 128). A document's last chunk is padded with its first id; the pass is causal, so
-    the padding changes nothing before it, and the state carried on is the one after the last
-    real step."""
+@jit_inline
+def _score_chunk(cell, P, ws, h, c, ids, pos):
+    """Sum of -log p(ids[pos+t+1] | ...) for the T = ws.X.shape[0] steps from ids[pos], from
+    the state (h, c) (L, m), which is then advanced past those steps."""
     T = ws.X.shape[0]
     K = P.W_y.shape[1]
     L = ws.H.shape[0]
+    for layer in range(L):
+        for j in range(h.shape[1]):
+            ws.H[layer, 0, 0, j] = h[layer, j]
+        for j in range(c.shape[1]):
+            ws.C[layer, 0, 0, j] = c[layer, j]
+    for t in range(T):
+        ws.X[t, 0] = ids[pos + t]
+    _forward(cell, P, ws, 0.0, np.uint64(0), 0, 0)
+    total = 0.0
+    for t in range(T):
+        p = ws.P[t, 0]
+        mx = p[0]
+        for k in range(K):
+            mx = max(mx, p[k])
+        tot = 0.0
+        for k in range(K):
+            tot += np.exp(p[k] - mx)
+        total += mx + np.log(tot) - p[ids[pos + t + 1]]
+    for layer in range(L):
+        for j in range(h.shape[1]):
+            h[layer, j] = ws.H[layer, T, 0, j]
+        for j in range(c.shape[1]):
+            c[layer, j] = ws.C[layer, T, 0, j]
+    return total
+
+
+@jit
+def _sequence_loss(cell, P, wss, h, c, ids, resets, counts):
+    """Sum of -log p(ids[t+1] | ids[..t]) over a text, forward only. The state (h, c), (L, m)
+    scratch arrays, starts at 0 and is reset where resets[t+1] (a document starts at t+1:
+    nothing predicts it). counts[0] += the number of predictions.
+
+    A document is read in chunks, each one forward pass as in training: layer by layer, so a
+    layer's W_h stays in cache over the chunk's steps and the layers above and the output read
+    the chunk through one GEMM each (one step at a time, every layer's weights were read at
+    every character: 3x slower for two layers of 128). wss are B = 1 workspaces of T = 128,
+    64, ..., 1 steps, largest first: a document takes as many 128-step chunks as fit, then at
+    most one of each smaller size, so no step is computed that is not scored."""
     total = 0.0
     s = 0
     while s < ids.size:
         e = s + 1                                  # the document ids[s:e]
         while e < ids.size and not resets[e]:
             e += 1
-        _fill(ws.H, 0.0)
-        _fill(ws.C, 0.0)
-        pos = s
-        while pos < e - 1:                         # predict ids[pos + 1 ..] from ids[pos ..]
-            n = min(T, e - 1 - pos)
-            for t in range(T):
-                ws.X[t, 0] = ids[pos + t] if t < n else ids[s]
-            _forward(cell, P, ws, 0.0, np.uint64(0), 0, 0)
-            for t in range(n):
-                p = ws.P[t, 0]
-                mx = p[0]
-                for k in range(K):
-                    mx = max(mx, p[k])
-                tot = 0.0
-                for k in range(K):
-                    tot += np.exp(p[k] - mx)
-                total += mx + np.log(tot) - p[ids[pos + t + 1]]
-            counts[0] += n
-            for layer in range(L):                 # carry the state after step n - 1
-                _copy2(ws.H[layer, n], ws.H[layer, 0])
-                _copy2(ws.C[layer, n], ws.C[layer, 0])
-            pos += n
+        _fill(h, 0.0)
+        _fill(c, 0.0)
+        pos, stop = s, e - 1                       # predict ids[pos + 1 .. e) from ids[pos ..]
+        for ws in wss:
+            T = ws.X.shape[0]
+            while stop - pos >= T:
+                total += _score_chunk(cell, P, ws, h, c, ids, pos)
+                pos += T
+        counts[0] += max(e - 1 - s, 0)
         s = e
     return total
 
@@ -643,8 +659,8 @@ def rnn_sample(P, ws, x0, temperature, top_p, uniforms, out):
 
 
 @jit
-def rnn_sequence_loss(P, ws, ids, resets, counts):
-    return _sequence_loss(RNN, P, ws, ids, resets, counts)
+def rnn_sequence_loss(P, wss, h, c, ids, resets, counts):
+    return _sequence_loss(RNN, P, wss, h, c, ids, resets, counts)
 
 
 @jit
@@ -668,8 +684,8 @@ def lstm_sample(P, ws, x0, temperature, top_p, uniforms, out):
 
 
 @jit
-def lstm_sequence_loss(P, ws, ids, resets, counts):
-    return _sequence_loss(LSTM, P, ws, ids, resets, counts)
+def lstm_sequence_loss(P, wss, h, c, ids, resets, counts):
+    return _sequence_loss(LSTM, P, wss, h, c, ids, resets, counts)
 
 
 @jit
@@ -693,8 +709,8 @@ def gru_sample(P, ws, x0, temperature, top_p, uniforms, out):
 
 
 @jit
-def gru_sequence_loss(P, ws, ids, resets, counts):
-    return _sequence_loss(GRU, P, ws, ids, resets, counts)
+def gru_sequence_loss(P, wss, h, c, ids, resets, counts):
+    return _sequence_loss(GRU, P, wss, h, c, ids, resets, counts)
 
 
 class Entries(NamedTuple):
