@@ -85,13 +85,14 @@ def _md_table(header: list[str], rows: list[list[str]], numeric: bool = True) ->
 
 
 def _gradcheck_section(state, opts: ReportOptions, log) -> tuple[str, float]:
-    from .data import BUILTIN_NAME, read_corpus
+    from .data import BUILTIN_NAME, read_input
     from .gradcheck import gradcheck
 
     base = opts.gradcheck or GradcheckConfig()
     cfg = GradcheckConfig(**{**base.__dict__, "seq_length": state.config.seq_length})
-    corpus = read_corpus(None if opts.text in (None, BUILTIN_NAME) else opts.text,
-                         encoding=opts.encoding)
+    # TEXT read as the run read it: JSON records as records (joined or one per document, with
+    # the run's separator, entities and newlines), so its vocabulary is the checkpoint's
+    corpus = read_input(opts.text or BUILTIN_NAME, encoding=opts.encoding, config=state.config)
     if corpus.n_chars < cfg.seq_length + 1:
         raise FastrnnError(f"the gradient-check text has {corpus.n_chars} characters; the "
                            f"check needs seq-length+1 = {cfg.seq_length + 1}")

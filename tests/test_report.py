@@ -209,3 +209,18 @@ def test_report_of_an_adam_lstm_names_adams_settings(tmp_path):
     assert "| Adam decays β₁, β₂ | 0.8, 0.999 |" in hp and "| Adam ε | 1e-08 |" in hp
     assert "| learning rate η (Adam) | 0.002 |" in hp and "| parallel streams B | 1 |" in hp
     assert "dropout" not in hp and "η decay" not in hp
+
+
+def test_report_reads_json_records_as_the_run_did(tmp_path):
+    """TEXT given as the run's JSON records is read as records (not as raw JSON text): the
+    gradient check's vocabulary is the checkpoint's, with its end-of-record symbol."""
+    import os
+    records = os.path.join(os.path.dirname(__file__), "..", "data", "records-sample.json")
+    ck = tmp_path / "r.h5"
+    run("train", records, "--reset-per-record", "--cell", "gru", "--hidden", 6,
+        "--max-updates", 10, "--sample-every", 0, "-o", ck, "-q")
+    run("report", ck, records, "-o", tmp_path / "report", "--gradcheck-hidden", 2, "-n", 20)
+    md = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+    check = md[md.find("## 2."):md.find("## 3.")]
+    assert f"K = {len(load_state(str(ck)).vocab)}," in check
+    assert "probably not the text" not in check and "**passed**" in check
