@@ -370,8 +370,8 @@ class Network:
                 int(run.istate[2]), float(run.fstate[BEST_SMOOTH]))
 
     def sample_workspace(self) -> Workspace:
-        """A T = B = 1 workspace for sampling and sequence_loss (its H[:, 0], C[:, 0] are the
-        state)."""
+        """A T = B = 1 workspace for sampling and priming, one character at a time (its
+        H[:, 0], C[:, 0] are the state). sequence_loss reads whole chunks instead."""
         return self.workspace(1, 1, dropout=False)
 
     def sample(self, x0: int, n: int, rng: np.random.Generator, h=None, c=None,
