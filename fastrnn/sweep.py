@@ -497,6 +497,23 @@ def local_cluster(n_workers: int, dashboard_address: str = ":8787"):
             signal.signal(signal.SIGINT, old)
 
 
+def close_cluster(client, cluster, timeout: float = 10.0) -> None:
+    """Close the client, and a local cluster (None: a remote one, not ours to close) workers
+    first: a worker whose scheduler closes under it logs a heartbeat failure with a traceback
+    (it failed one CI run of the sweep tests), so the workers are retired and gone before the
+    scheduler stops."""
+    try:
+        if cluster is not None:
+            cluster.scale(0)
+            deadline = time.monotonic() + timeout
+            while cluster.workers and time.monotonic() < deadline:
+                time.sleep(0.05)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
 def usable_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))

@@ -110,8 +110,8 @@ def register(cli) -> None:
         from dataclasses import replace
 
         from .config import DEFAULT_ETA, TrainConfig, inapplicable
-        from .sweep import (SweepResult, StopFlag, make_trials, parse_grid, run_sweep,
-                            usable_cores, write_manifest)
+        from .sweep import (SweepResult, StopFlag, close_cluster, make_trials, parse_grid,
+                            run_sweep, usable_cores, write_manifest)
 
         log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
         if not grid:
@@ -173,9 +173,7 @@ def register(cli) -> None:
                                log=log, stop=stop)
         finally:
             try:
-                client.close()
-                if cluster is not None:
-                    cluster.close()
+                close_cluster(client, cluster)
             finally:
                 for s, handler in old.items():
                     signal.signal(s, handler)
