@@ -398,7 +398,6 @@ class Network:
         # workspaces of 128, 64, ..., 1 steps (fastrnn.network_kernels._sequence_loss)
         wss = tuple(self.workspace(EVAL_STEPS >> k, 1, dropout=False)
                     for k in range(EVAL_STEPS.bit_length()))
-        h = np.zeros((self.layers, self.hidden), self.dtype)
-        c = np.zeros((self.layers, wss[0].C.shape[3]), self.dtype)
+        h, c = np.zeros_like(wss[0].H[:, 0]), np.zeros_like(wss[0].C[:, 0])    # (L, 1, m)
         total = self.kernels.sequence_loss(params or self.params, wss, h, c, ids, resets, counts)
         return float(total), int(counts[0])

@@ -573,43 +573,27 @@ def _sample(cell, P, ws, x0, temperature, top_p, uniforms, out):
 @jit_inline
 def _score_chunk(cell, P, ws, h, c, ids, pos):
     """Sum of -log p(ids[pos+t+1] | ...) for the T = ws.X.shape[0] steps from ids[pos], from
-    the state (h, c) (L, m), which is then advanced past those steps."""
+    the state (h, c) (L, 1, m), which is then advanced past those steps. The loss is
+    training's (_softmax_loss, its output gradient unused)."""
     T = ws.X.shape[0]
-    K = P.W_y.shape[1]
     L = ws.H.shape[0]
     for layer in range(L):
-        for j in range(h.shape[1]):
-            ws.H[layer, 0, 0, j] = h[layer, j]
-        for j in range(c.shape[1]):
-            ws.C[layer, 0, 0, j] = c[layer, j]
+        _copy2(h[layer], ws.H[layer, 0])
+        _copy2(c[layer], ws.C[layer, 0])
     for t in range(T):
         ws.X[t, 0] = ids[pos + t]
+        ws.Y[t, 0] = ids[pos + t + 1]
     _forward(cell, P, ws, 0.0, np.uint64(0), 0, 0)
-    total = 0.0
-    for t in range(T):
-        p = ws.P[t, 0]                 # the logits, overwritten: -log softmax(p)[y] =
-        mx = p[0]                      # log(sum exp(p - max)) - (p[y] - max)
-        for k in range(K):
-            mx = max(mx, p[k])
-        for k in range(K):
-            p[k] -= mx
-        oy = p[ids[pos + t + 1]]
-        _vexp(p)                       # vectorised: libm's exp per element was the cost at
-        tot = 0.0                      # large K (3,000 CJK characters: half of eval's time)
-        for k in range(K):
-            tot += p[k]
-        total += np.log(tot) - oy
+    total = _softmax_loss(ws.P, ws.Y, ws.P.dtype.type(1.0))
     for layer in range(L):
-        for j in range(h.shape[1]):
-            h[layer, j] = ws.H[layer, T, 0, j]
-        for j in range(c.shape[1]):
-            c[layer, j] = ws.C[layer, T, 0, j]
+        _copy2(ws.H[layer, T], h[layer])
+        _copy2(ws.C[layer, T], c[layer])
     return total
 
 
 @jit
 def _sequence_loss(cell, P, wss, h, c, ids, resets, counts):
-    """Sum of -log p(ids[t+1] | ids[..t]) over a text, forward only. The state (h, c), (L, m)
+    """Sum of -log p(ids[t+1] | ids[..t]) over a text, forward only. The state (h, c), (L, 1, m)
     scratch arrays, starts at 0 and is reset where resets[t+1] (a document starts at t+1:
     nothing predicts it). counts[0] += the number of predictions.
 

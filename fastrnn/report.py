@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from .config import GradcheckConfig, ReportConfig
 from .errors import FastrnnError
-from .runinfo import (bits, chars_per_update, chars_trained_per_update,
+from .runinfo import (CELL_NAMES, bits, chars_per_update, chars_trained_per_update,
                       checkpoint_fastrnn_version, duration, epoch_boundaries, epochs_done,
                       epochs_text, model_description, n_params, select_samples,
                       updates_per_epoch, validation_method)
@@ -141,8 +141,8 @@ def _gradcheck_section(state, opts: ReportOptions, log) -> tuple[str, float]:
                  + (" (N(0, 0.01²))" if run_cfg.cell == "rnn" else " (U(−1/√m, 1/√m))")
                  + ", random initial states (h₀ = tanh of N(0, 1) draws"
                  + (", c₀ ~ N(0, 1)" if run_cfg.cell == "lstm" else "") + ")")
-        model = (f"a {run_cfg.layers}-layer {run_cfg.cell.upper() if run_cfg.cell != 'rnn' else 'RNN'}"
-                 f" like the run's, {B} stream{'s' if B > 1 else ''}")
+        model = (f"a {run_cfg.layers}-layer {CELL_NAMES[run_cfg.cell]} like the run's, {B} "
+                 f"stream{'s' if B > 1 else ''}")
         chunk = (f"one chunk of τ = {cfg.seq_length} characters per stream (the first "
                  f"{B * (cfg.seq_length + 1)} of {corpus.name}, cut in {B} strips)" if B > 1
                  else f"one chunk of τ = {cfg.seq_length} characters (the first "
@@ -278,7 +278,7 @@ def _model_text(cfg) -> str:
               "epoch, clips each gradient element and takes one AdaGrad step per chunk.")
     if not uses_network(cfg):
         return "The model is " + course
-    cell = {"rnn": "tanh RNN", "lstm": "LSTM", "gru": "GRU"}[cfg.cell]
+    cell = CELL_NAMES[cfg.cell]
     layers = (f"{cfg.layers} stacked {cell} layers of m = {cfg.hidden} units, layer l's hidden "
               "state feeding layer l+1," if cfg.layers > 1
               else f"one {cell} layer of m = {cfg.hidden} units")
@@ -302,17 +302,16 @@ def _hyper_rows(state, per: int | None, held: str) -> list[list[str]]:
     from .nettrain import uses_network
 
     cfg = state.config
-    cell, layers = getattr(cfg, "cell", "rnn"), getattr(cfg, "layers", 1)
-    opt = _OPTIMIZER_NAMES[getattr(cfg, "optimizer", "adagrad")]
+    opt = _OPTIMIZER_NAMES[cfg.optimizer]
     network = uses_network(cfg)
     rows = [
         ["corpus", f"{state.corpus_name}: {state.corpus_chars:,} training characters{held}"],
         ["vocabulary size K", f"{len(state.vocab)}"],
     ]
     if network:
-        rows += [["cell", {"rnn": "vanilla tanh RNN", "lstm": "LSTM (PyTorch's gates i, f, g, o)",
-                           "gru": "GRU (PyTorch's formulation)"}[cell]],
-                 ["layers", f"{layers}"],
+        rows += [["cell", CELL_NAMES[cfg.cell] + ("" if cfg.cell == "rnn"
+                                                  else " (PyTorch's formulation)")],
+                 ["layers", f"{cfg.layers}"],
                  ["parallel streams B", f"{cfg.batch}"]]
     rows += [
         ["hidden units m", f"{cfg.hidden}"],
@@ -329,13 +328,13 @@ def _hyper_rows(state, per: int | None, held: str) -> list[list[str]]:
     elif opt == "Adam":
         rows.append(["Adam decays β₁, β₂", f"{cfg.beta1:g}, {cfg.beta2:g}"])
     rows.append([f"{opt} ε", f"{cfg.eps:g}"])
-    if getattr(cfg, "eta_decay", 1.0) != 1.0:
+    if cfg.eta_decay != 1.0:
         rows.append(["η decay", f"×{cfg.eta_decay:g} at the end of every epoch from epoch "
                                 f"{cfg.decay_after}"])
     if network and cfg.dropout > 0:
         rows.append(["dropout", f"{cfg.dropout:g} (inputs of layers ≥ 2 and of the output "
                                 "layer, training only)"])
-    rows.append(["initial weights", f"N(0, σ²), σ = {cfg.sig:g}" if cell == "rnn" else
+    rows.append(["initial weights", f"N(0, σ²), σ = {cfg.sig:g}" if cfg.cell == "rnn" else
                  f"U(−1/√m, 1/√m) = ±{1 / cfg.hidden ** 0.5:.3g}, biases 0"])
     rows += [
         ["gradient clipping", f"[−{cfg.clip:g}, {cfg.clip:g}]"],

@@ -55,9 +55,12 @@ def chars_trained_per_update(config) -> float:
     return chars_per_update(config) * getattr(config, "batch", 1)
 
 
+CELL_NAMES = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU"}   # as prose names them
+
+
 def model_description(config) -> str:
     """'vanilla RNN' (DD2424), or e.g. '2-layer LSTM, 64 streams, adam, dropout 0.2'."""
-    cell = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU"}[getattr(config, "cell", "rnn")]
+    cell = CELL_NAMES[getattr(config, "cell", "rnn")]
     layers = getattr(config, "layers", 1)
     parts = [f"{layers}-layer {cell}" if layers > 1 else cell]
     if getattr(config, "batch", 1) > 1:

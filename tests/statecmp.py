@@ -36,3 +36,16 @@ def assert_same_state(got, want) -> None:
     for key in PLAN:
         a.pop(key), b.pop(key)
     assert a == b, "hyper-parameters"
+
+
+def assert_same_net_state(a, b, upto: int) -> None:
+    """Two states of the general engine (fastrnn.nettrain.NetState): bit-identical parameters,
+    optimizer moments, best model, stream states, loss history and position."""
+    np.testing.assert_array_equal(a.net.theta, b.net.theta)
+    np.testing.assert_array_equal(a.net.moments, b.net.moments)
+    np.testing.assert_array_equal(a.net.best, b.net.best)
+    np.testing.assert_array_equal(a.run.h, b.run.h)
+    np.testing.assert_array_equal(a.run.c, b.run.c)
+    np.testing.assert_array_equal(a.loss_history[:upto], b.loss_history[:upto])
+    assert (a.update, a.epoch, a.chunk, a.best_update) == (b.update, b.epoch, b.chunk,
+                                                           b.best_update)

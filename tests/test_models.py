@@ -21,6 +21,7 @@ from fastrnn.nettrain import NetState, uses_network
 from fastrnn.trained import NetModel, load
 
 from .clitools import one_line_error, run
+from .statecmp import assert_same_net_state
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 
@@ -30,17 +31,6 @@ def text(tmp_path_factory):
     path = tmp_path_factory.mktemp("models") / "small.txt"
     path.write_text(builtin_text()[:8000], encoding="utf-8")
     return str(path)
-
-
-def _same(a: NetState, b: NetState, upto: int):
-    np.testing.assert_array_equal(a.net.theta, b.net.theta)
-    np.testing.assert_array_equal(a.net.moments, b.net.moments)
-    np.testing.assert_array_equal(a.net.best, b.net.best)
-    np.testing.assert_array_equal(a.run.h, b.run.h)
-    np.testing.assert_array_equal(a.run.c, b.run.c)
-    np.testing.assert_array_equal(a.loss_history[:upto], b.loss_history[:upto])
-    assert (a.update, a.epoch, a.chunk, a.best_update) == (b.update, b.epoch, b.chunk,
-                                                           b.best_update)
 
 
 @pytest.mark.parametrize("cell,layers,batch,optimizer,dropout", [
@@ -55,7 +45,7 @@ def test_cli_train_resume_is_bit_identical(text, tmp_path, cell, layers, batch, 
     run(*args, "--max-updates", 70, "--resume", tmp_path / "twice.h5")
     once, twice = load_state(str(tmp_path / "once.h5")), load_state(str(tmp_path / "twice.h5"))
     assert isinstance(once, NetState) and once.update == 70
-    _same(once, twice, 70)
+    assert_same_net_state(once, twice, 70)
     assert [s[:2] for s in once.samples] == [s[:2] for s in twice.samples]
     assert once.samples[0][2] == twice.samples[0][2]
 

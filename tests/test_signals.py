@@ -26,7 +26,7 @@ from fastrnn.data import builtin_text, read_corpus, split_validation
 from fastrnn.train import new_state, train, warmup
 
 from .clitools import invoke, run
-from .statecmp import assert_same_state
+from .statecmp import assert_same_net_state, assert_same_state
 
 STARTED = "training on "
 TIMEOUT = 300           # seconds: generous, a first Numba compilation can take a minute
@@ -110,8 +110,6 @@ def test_sigint_stops_an_lstm_run_on_two_threads_and_it_resumes_exactly(long_tex
     """The general engine (2-layer LSTM, 4 streams on a thread pool, Adam, dropout,
     validation): SIGINT finishes the update, saves, exits 130; the printed command continues
     it bit-identically to one uninterrupted run (parameters, Adam moments, states, best)."""
-    from .test_models import _same
-
     net = dict(cell="lstm", layers=2, batch=4, optimizer="adam", dropout=0.1, threads=2,
                val_frac=0.05, eval_every=300)
     proc = spawn([long_text, "-o", "ck.h5", *cli_opts(epochs=50, checkpoint_every=400, **net)],
@@ -135,7 +133,7 @@ def test_sigint_stops_an_lstm_run_on_two_threads_and_it_resumes_exactly(long_tex
     train_part, _ = split_validation(corpus, cfg["val_frac"], cfg["seq_length"])
     plan = TrainConfig(**{**cfg, "max_updates": more})
     want = train(new_state(train_part, plan), train_part)
-    _same(got, want, more)
+    assert_same_net_state(got, want, more)
 
 
 # ----------------------------------------------------------------------------------- kill -9
