@@ -21,6 +21,8 @@ SHARED_CORPUS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "c
 RESULTS: dict = {}
 TIMINGS: dict = {}
 VOCAB_ROWS: dict = {}      # (K, dtype) -> chars/s at m=256 (bench/test_vocab_sizes.py)
+# case -> (chunked, one-step, NumPy chars/s, largest relative difference) (test_eval_speed.py)
+EVAL_ROWS: dict = {}
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +50,14 @@ def pytest_terminal_summary(terminalreporter):
             f32, f64 = VOCAB_ROWS.get((K, "float32")), VOCAB_ROWS.get((K, "float64"))
             ratio = f"{f32 / f64:.2f}" if f32 and f64 else "-"
             w(f"{K:>5}{f32 or 0:>18,.0f}{f64 or 0:>18,.0f}{ratio:>11}")
+    if EVAL_ROWS:
+        w("")
+        w(f"scoring a text, general engine (float32, one core"
+          f"{', QUICK mode: not meaningful' if QUICK else ''})")
+        w(f"{'case':<20}{'chunked':>12}{'one step':>12}{'x':>7}{'NumPy':>10}{'rel diff':>11}")
+        for case, (chunked, step, ref, diff) in EVAL_ROWS.items():
+            w(f"{case:<20}{chunked:>12,.0f}{step:>12,.0f}{chunked / step:>7.1f}{ref:>10,.0f}"
+              f"{diff:>11.1e}")
     if TIMINGS:
         w("")
         for name, value in TIMINGS.items():
