@@ -7,7 +7,10 @@ trains on the corpus along the stream schedule; compilation and a warm-up block 
 from the timing. PyTorch rows (nn.LSTM / nn.RNN + nn.Linear, the same optimizer, clamped
 gradients) run when torch imports, and the summary prints the ratio to PyTorch with the same
 thread count, and each 2-thread row's speed-up over its 1-thread row. pytest-benchmark's own
-table groups the rounds per case (model size), so it compares like with like.
+table groups the rounds per case (model size), so it compares like with like. test_paired
+measures the one-thread ratio again from rounds of the two engines run in turn (the summary's
+"x paired" column: the median ratio of the pairs, and its range): the figure to quote, as the
+separate rows are timed minutes apart on a machine whose speed drifts.
 FLOPs per character as docs/models.md counts them: 6 x weights touched per step (a one-hot
 input touches one row) + 6 K m for the output layer.
 """
@@ -77,8 +80,8 @@ def _report(request):
     cells_report.register(request.config)
 
 
-@pytest.mark.parametrize("case,threads", PARAMS)
-def test_fastrnn(case, threads, corpus, benchmark):
+def fastrnn_round(case, threads, corpus):
+    """fastrnn's trainer for case, compiled and warmed up: -> (round, chars a round)."""
     from fastrnn.network import Network
 
     cell, m, layers, B, T, optimizer, eta = CASES[case]
@@ -95,14 +98,12 @@ def test_fastrnn(case, threads, corpus, benchmark):
     def step():
         assert net.train_block(ids, run, ws, hp, block, threads=threads) == block
 
-    rate = _time(benchmark, case, step, block * T * B)
-    cells_report.ROWS[(case, f"fastrnn t{threads}")] = (rate, flops_per_char(cell, m, layers, K))
+    return step, block * T * B
 
 
-@pytest.mark.parametrize("case,threads", PARAMS)
-def test_pytorch(case, threads, corpus, benchmark):
-    torch = pytest.importorskip("torch", reason="PyTorch is not installed (optional)")
-    torch.set_num_threads(threads)
+def pytorch_round(case, threads, corpus, torch):
+    """PyTorch's trainer for case (nn.LSTM / nn.RNN + nn.Linear, the same optimizer, clamped
+    gradients), warmed up: -> (round, chars a round)."""
     torch.manual_seed(0)
     cell, m, layers, B, T, optimizer, eta = CASES[case]
     K = len(corpus.vocab)
@@ -145,6 +146,58 @@ def test_pytorch(case, threads, corpus, benchmark):
         for _ in range(block):
             update()
 
-    rate = _time(benchmark, case, step, block * T * B)
+    return step, block * T * B
+
+
+@pytest.mark.parametrize("case,threads", PARAMS)
+def test_fastrnn(case, threads, corpus, benchmark):
+    cell, m, layers = CASES[case][:3]
+    step, chars = fastrnn_round(case, threads, corpus)
+    rate = _time(benchmark, case, step, chars)
+    cells_report.ROWS[(case, f"fastrnn t{threads}")] = (rate, flops_per_char(cell, m, layers,
+                                                                             len(corpus.vocab)))
+
+
+@pytest.mark.parametrize("case,threads", PARAMS)
+def test_pytorch(case, threads, corpus, benchmark):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (optional)")
+    torch.set_num_threads(threads)
+    cell, m, layers = CASES[case][:3]
+    step, chars = pytorch_round(case, threads, corpus, torch)
+    rate = _time(benchmark, case, step, chars)
     torch.set_num_threads(1)
-    cells_report.ROWS[(case, f"pytorch t{threads}")] = (rate, flops_per_char(cell, m, layers, K))
+    cells_report.ROWS[(case, f"pytorch t{threads}")] = (rate, flops_per_char(cell, m, layers,
+                                                                             len(corpus.vocab)))
+
+
+def paired_rounds():
+    """Round pairs of test_paired: enough that their median ratio is steady."""
+    return 2 if QUICK else 7
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_paired(case, corpus):
+    """The ratio to PyTorch from rounds run in turn, one thread each: fastrnn, PyTorch,
+    PyTorch, fastrnn, ... (the order flips each pair, so a drift of the machine's speed
+    weighs on both alike). test_fastrnn and test_pytorch time each engine minutes apart, and
+    a slow engine's few rounds (PyTorch at batch 1: two of ~1.5 s) move with what ran before
+    them. The summary's "x paired" column is the median of the pairs' ratios."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (optional)")
+    torch.set_num_threads(1)
+    ours, chars = fastrnn_round(case, 1, corpus)
+    theirs, torch_chars = pytorch_round(case, 1, corpus, torch)
+    assert torch_chars == chars
+
+    def timed(step):
+        start = time.perf_counter()
+        step()
+        return time.perf_counter() - start
+
+    ratios = []
+    for pair in range(paired_rounds()):
+        if pair % 2 == 0:
+            t_ours, t_theirs = timed(ours), timed(theirs)
+        else:
+            t_theirs, t_ours = timed(theirs), timed(ours)
+        ratios.append(t_theirs / t_ours)
+    cells_report.PAIRED[case] = (float(np.median(ratios)), min(ratios), max(ratios))

@@ -1,10 +1,11 @@
-"""The vectorised exp, tanh and 1/sqrt of fastrnn.vecmath against NumPy's, in ulps."""
+"""The vectorised exp, tanh, sigmoid and 1/sqrt of fastrnn.vecmath against NumPy's, in ulps."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from fastrnn.vecmath import rsqrt, vexp, vtanh
+from fastrnn.vecmath import rsqrt, vexp, vsigmoid, vtanh
+
 
 def inputs(dtype, lo, hi):
     rng = np.random.default_rng(0)
@@ -57,6 +58,23 @@ def test_tanh_within_ulps_including_small_arguments(dtype, max_ulps):
     assert err.max() <= max_ulps, err.max()
     assert np.all(np.sign(out[nz]) == np.sign(want[nz]))
     assert np.all(np.abs(out) <= 1)
+
+
+
+@pytest.mark.parametrize("dtype,max_ulps", [(np.float64, 3.0), (np.float32, 3.0)])
+def test_sigmoid_within_ulps_where_it_is_small_too(dtype, max_ulps):
+    """sigmoid relative to its own value over the range the gates see, down to exp's clamp:
+    1/2 + 1/2 tanh(x/2), the form the cells used before, is 0 in float32 below x ~ -17."""
+    lim = CLAMP[dtype]
+    x = np.concatenate([inputs(dtype, -lim, 40), inputs(dtype, -30, 30)])
+    out = np.empty_like(x)
+    vsigmoid(x, out)
+    xd = x.astype(np.float64)
+    want = 1.0 / (1.0 + np.exp(-xd))
+    err = ulps(out, want, dtype)
+    assert err.max() <= max_ulps, (err.max(), x[np.argmax(err)])
+    assert np.all(out > 0) and np.all(out <= 1)
+    assert np.all(out[x >= 0] >= 0.5) and np.all(out[x < 0] <= 0.5)
 
 
 def test_rsqrt_within_ulps_over_adagrads_range():

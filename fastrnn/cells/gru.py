@@ -10,14 +10,14 @@ Init: weights U(-1/√m, 1/√m) like torch; all biases 0.
 
 Workspace use for one layer: A[t] (B, 3m) holds the input projection x_t W_x + b on entry and
 (r, z, n) on exit; R[t] holds the recurrent product h W_h, whose n block becomes
-h W_hn + b_hn (kept for the backward pass). σ(x) = 0.5 + 0.5 tanh(x / 2).
+h W_hn + b_hn (kept for the backward pass). σ(x) = 1 / (1 + exp(-x)) (fastrnn.vecmath).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..jit import jit
-from ..vecmath import _tanh
+from ..vecmath import _sigmoid, _tanh
 from .common import gemm, recurrent, recurrent_t
 
 GATES = 3
@@ -40,7 +40,6 @@ def forward(W_h, b_hn, A, R, H, C):
     """Run the layer over T steps from H[0]; fills H[1..T], A, R (C is unused)."""
     T, B, G = A.shape
     m = G // 3
-    half = A.dtype.type(0.5)
     one = A.dtype.type(1.0)
     for t in range(T):
         at, rt = A[t], R[t]
@@ -50,7 +49,7 @@ def forward(W_h, b_hn, A, R, H, C):
             a, r = at[s], rt[s]
             hp, hs = h_prev[s], h_new[s]
             for j in range(2 * m):                  # r, z = σ (one vectorised pass)
-                a[j] = half + half * _tanh(half * (a[j] + r[j]))
+                a[j] = _sigmoid(a[j] + r[j])
             for j in range(m):                      # n and the new state
                 hn = r[2 * m + j] + b_hn[j]
                 n = _tanh(a[2 * m + j] + a[j] * hn)

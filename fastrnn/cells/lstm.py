@@ -13,7 +13,8 @@ learning on character text, in fastrnn and in PyTorch alike (docs/models.md has 
 Workspace use for one layer (see fastrnn.network_kernels): A[t] (B, 4m) holds the input
 projection x_t W_x + b on entry and the gate activations (i, f, g, o) on exit; R[t] holds
 the recurrent product h_t W_h, then tanh(c_{t+1}) in each stream's first m columns.
-σ(x) = 0.5 + 0.5 tanh(x / 2). A step's gates, cell and output are one fused pass per stream
+σ(x) = 1 / (1 + exp(-x)) (fastrnn.vecmath: faster than 1/2 + 1/2 tanh(x/2), and
+accurate where σ is small). A step's gates, cell and output are one fused pass per stream
 (vecmath's inline tanh vectorises inside it): at batch 1 separate passes over the 4m gate
 values cost as much as the recurrent mat-vec.
 """
@@ -22,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..jit import jit
-from ..vecmath import _tanh
+from ..vecmath import _sigmoid, _tanh
 from .common import gemm, recurrent, recurrent_t
 
 GATES = 4
@@ -41,14 +42,21 @@ def init_bias(b: np.ndarray, b_hn: np.ndarray, hidden: int) -> None:
 
 
 @jit
-def _activate(a, r, lo, hi, scale, offset):
-    """a[j] = offset + scale tanh(scale (a[j] + r[j])) for lo <= j < hi: σ with scale = offset
-    = 1/2 (σ(x) = 1/2 + 1/2 tanh(x/2)), tanh with scale 1, offset 0 (exactly tanh)."""
+def _sigmoid_gates(a, r, lo, hi):
+    """a[j] = σ(a[j] + r[j]) for lo <= j < hi."""
     # indexing through slices from 0: an index range(lo, hi) may be negative as far as LLVM
     # knows, and Numba's wraparound select for negative indices then blocks vectorisation
     a_, r_ = a[lo:hi], r[lo:hi]
     for j in range(a_.size):
-        a_[j] = offset + scale * _tanh(scale * (a_[j] + r_[j]))
+        a_[j] = _sigmoid(a_[j] + r_[j])
+
+
+@jit
+def _tanh_gates(a, r, lo, hi):
+    """a[j] = tanh(a[j] + r[j]) for lo <= j < hi."""
+    a_, r_ = a[lo:hi], r[lo:hi]
+    for j in range(a_.size):
+        a_[j] = _tanh(a_[j] + r_[j])
 
 
 @jit
@@ -56,7 +64,6 @@ def forward(W_h, b_hn, A, R, H, C):
     """Run the layer over T steps from H[0], C[0]; fills H[1..T], C[1..T], A, R."""
     T, B, G = A.shape
     m = G // 4
-    half, one, zero = A.dtype.type(0.5), A.dtype.type(1.0), A.dtype.type(0.0)
     for t in range(T):
         at, rt = A[t], R[t]
         recurrent(H[t], W_h, rt)                       # (B, m) @ (m, 4m): the recurrent term
@@ -66,9 +73,9 @@ def forward(W_h, b_hn, A, R, H, C):
             # the gates, one call per run of gates with the same activation: a select on
             # j's gate inside one loop cost ~100 instructions per 8 values (64-bit index
             # compares, packs, spills)
-            _activate(a, r, 0, 2 * m, half, half)   # i, f = σ
-            _activate(a, r, 2 * m, 3 * m, one, zero)  # g = tanh
-            _activate(a, r, 3 * m, G, half, half)   # o = σ
+            _sigmoid_gates(a, r, 0, 2 * m)          # i, f
+            _tanh_gates(a, r, 2 * m, 3 * m)         # g
+            _sigmoid_gates(a, r, 3 * m, G)          # o
             # then cell and output: a separate pass (LLVM will not vectorise one loop that
             # reads and writes a at four offsets: too many runtime overlap checks)
             for j in range(m):                      # cell and output
