@@ -8,8 +8,7 @@ the optimizer pass, and for B >= 2 one stream group alone against two groups run
 on two threads (the kernels release the GIL) and the serial finish_update, and the GEMMs of
 the update through the kernels' BLAS and through SciPy's (fastrnn.blas); at B = 1 also the
 recurrent mat-vecs' read rate, the vectorised tanh's and sigmoid's cost per value and the
-optimizer pass's cost per parameter with and without its sqrt and division, at full size and
-L1/L2-resident. BLAS is held at one thread. The
+optimizer pass's cost per parameter with and without its sqrt and division. BLAS is held at one thread. The
 parts run in compiled loops (no Python call is timed). Not a test: throughput against PyTorch
 is `pytest bench/test_cells.py`.
 """
@@ -115,10 +114,7 @@ def _adam_traffic():
 def elementwise_speeds(theta, grad, moments, repeats=2000):
     """Print the vectorised tanh's and sigmoid's cost per value (fastrnn.vecmath, as the
     LSTM's gates use them: 2m tanh and 3m sigmoid values a step) and the optimizer pass's cost
-    per parameter, with and without its sqrt and division (_adam_traffic), over all the
-    parameters and over the first 4,096 (L1/L2-resident): the same cost per parameter at both
-    sizes means the pass is bound by its instructions (sqrt and division share one unit), not
-    by memory."""
+    per parameter, with and without its sqrt and division (_adam_traffic)."""
     from fastrnn import optim
     from fastrnn.vecmath import vsigmoid, vtanh
 
@@ -127,15 +123,13 @@ def elementwise_speeds(theta, grad, moments, repeats=2000):
         t = per_loop(compiled_loop(fn, 2), (x, np.empty_like(x)), 50 * repeats)
         print(f"  vectorised {name}: {t / x.size * 1e9:.2f} ns per value (400 values a call)")
     dt = theta.dtype.type
-    adam_loop, moves_loop = compiled_loop(optim.adam, 11), compiled_loop(_adam_traffic())
-    for n in (theta.size, min(theta.size, 4096)):
-        th, g, mo = theta[:n].copy(), grad[:n].copy(), moments[:, :n].copy()
-        adam_args = (th, g, mo, dt(2e-3), dt(5.0), dt(1e-8), dt(0.9), dt(0.999), 5, th.copy(),
-                     False)
-        adam = per_loop(adam_loop, adam_args, repeats * theta.size // n)
-        moves = per_loop(moves_loop, (th, g, mo), repeats * theta.size // n)
-        print(f"  adam over {n:,} parameters: {adam / n * 1e9:.3f} ns per parameter; the same "
-              f"pass without sqrt and division {moves / n * 1e9:.3f} ns")
+    adam_args = (theta.copy(), grad, moments.copy(), dt(2e-3), dt(5.0), dt(1e-8), dt(0.9),
+                 dt(0.999), 5, theta.copy(), False)
+    adam = per_loop(compiled_loop(optim.adam, len(adam_args)), adam_args, repeats)
+    moves = per_loop(compiled_loop(_adam_traffic()), (theta.copy(), grad, moments.copy()),
+                     repeats)
+    print(f"  adam: {adam / theta.size * 1e9:.3f} ns per parameter; the same pass without sqrt "
+          f"and division {moves / theta.size * 1e9:.3f} ns ({moves * 1e6:.1f} us an update)")
 
 
 def main(cell="lstm", m=100, B=1, dtype="float32"):
