@@ -7,10 +7,11 @@ Prints microseconds per update (seq 25, K=65, Adam, random text): the whole upda
 the optimizer pass, and for B >= 2 one stream group alone against two groups running at once
 on two threads (the kernels release the GIL) and the serial finish_update, and the GEMMs of
 the update through the kernels' BLAS and through SciPy's (fastrnn.blas); at B = 1 also the
-recurrent mat-vecs' read rate, the vectorised tanh's and sigmoid's cost per value and the
-optimizer pass's cost per parameter with and without its sqrt and division. BLAS is held at one thread. The
-parts run in compiled loops (no Python call is timed). Not a test: throughput against PyTorch
-is `pytest bench/test_cells.py`.
+recurrent mat-vecs' read rate, the vectorised tanh's and sigmoid's cost per value (and
+sigmoid's former form's), and the optimizer pass's cost per parameter with and without its
+sqrt and division, at the network's size and at a cache-resident one. BLAS is held at one
+thread. The parts run in compiled loops (no Python call is timed). Not a test: throughput
+against PyTorch is `pytest bench/test_cells.py`.
 """
 from __future__ import annotations
 
@@ -111,25 +112,56 @@ def _adam_traffic():
     return moves
 
 
+def _sigmoid_via_tanh():
+    """out = 1/2 + 1/2 tanh(x/2): how the cells computed sigmoid before vecmath._sigmoid."""
+    from numba import njit
+
+    from fastrnn.vecmath import _tanh
+
+    @njit(fastmath={"contract"}, error_model="numpy")
+    def via_tanh(x, out):
+        half = x.dtype.type(0.5)
+        for i in range(x.size):
+            out[i] = half + half * _tanh(half * x[i])
+
+    return via_tanh
+
+
+def dense_gradient(grad: np.ndarray) -> np.ndarray:
+    """A gradient with no zeros, for timing the optimizer pass on its own: repeated thousands
+    of times on a chunk's real gradient, whose zero rows (characters absent from the chunk)
+    decay their moments into denormals, a pass measured ~25% slower than in training, where
+    a character's absence is not that long."""
+    return (np.random.default_rng(1).standard_normal(grad.size) * 0.01).astype(grad.dtype)
+
+
 def elementwise_speeds(theta, grad, moments, repeats=2000):
     """Print the vectorised tanh's and sigmoid's cost per value (fastrnn.vecmath, as the
-    LSTM's gates use them: 2m tanh and 3m sigmoid values a step) and the optimizer pass's cost
-    per parameter, with and without its sqrt and division (_adam_traffic)."""
+    LSTM's gates use them: 2m tanh and 3m sigmoid values a step; and sigmoid's former form)
+    and the optimizer pass's cost per parameter, with and without its sqrt and division
+    (_adam_traffic), over all the parameters and over the first 16,000 (L2-resident): about
+    the same cost per parameter at both sizes says the pass is bound by its instructions
+    (sqrt and division share one unit), not by memory."""
     from fastrnn import optim
     from fastrnn.vecmath import vsigmoid, vtanh
 
     x = np.random.default_rng(0).standard_normal(400).astype(theta.dtype)
-    for name, fn in (("tanh", vtanh), ("sigmoid", vsigmoid)):
+    for name, fn in (("tanh", vtanh), ("sigmoid", vsigmoid),
+                     ("sigmoid as 1/2 + 1/2 tanh(x/2), the cells' former form",
+                      _sigmoid_via_tanh())):
         t = per_loop(compiled_loop(fn, 2), (x, np.empty_like(x)), 50 * repeats)
         print(f"  vectorised {name}: {t / x.size * 1e9:.2f} ns per value (400 values a call)")
     dt = theta.dtype.type
-    adam_args = (theta.copy(), grad, moments.copy(), dt(2e-3), dt(5.0), dt(1e-8), dt(0.9),
-                 dt(0.999), 5, theta.copy(), False)
-    adam = per_loop(compiled_loop(optim.adam, len(adam_args)), adam_args, repeats)
-    moves = per_loop(compiled_loop(_adam_traffic()), (theta.copy(), grad, moments.copy()),
-                     repeats)
-    print(f"  adam: {adam / theta.size * 1e9:.3f} ns per parameter; the same pass without sqrt "
-          f"and division {moves / theta.size * 1e9:.3f} ns ({moves * 1e6:.1f} us an update)")
+    adam_loop, moves_loop = compiled_loop(optim.adam, 11), compiled_loop(_adam_traffic())
+    for n in (theta.size, min(theta.size, 16000)):
+        th, g, mo = theta[:n].copy(), grad[:n].copy(), moments[:, :n].copy()
+        adam_args = (th, g, mo, dt(2e-3), dt(5.0), dt(1e-8), dt(0.9), dt(0.999), 5, th.copy(),
+                     False)
+        reps = repeats * theta.size // n
+        adam = per_loop(adam_loop, adam_args, reps)
+        moves = per_loop(moves_loop, (th, g, mo), reps)
+        print(f"  adam over {n:,} parameters: {adam / n * 1e9:.3f} ns per parameter; the same "
+              f"pass without sqrt and division {moves / n * 1e9:.3f} ns ({moves * 1e6:.1f} us)")
 
 
 def main(cell="lstm", m=100, B=1, dtype="float32"):
@@ -145,6 +177,7 @@ def main(cell="lstm", m=100, B=1, dtype="float32"):
     ids = rng.integers(0, K, 1_000_000).astype(np.int32)
     X, Y = (rng.integers(0, K, (T, B)).astype(np.int32) for _ in range(2))
     P, G, mod = net.params, net.grads, net.cell_module
+    dense = dense_gradient(net.grad)
     n = max(2, 200 // B)
     rows = {"update (train_block)": per_call(lambda: net.train_block(ids, run, ws, hp, n), 3) / n}
     with engine_threads():
@@ -158,7 +191,7 @@ def main(cell="lstm", m=100, B=1, dtype="float32"):
             "cell backward, one layer": (mod.backward, (P.W_h[0], P.b_hn[0], ws.A[0], ws.R[0],
                                                         ws.H[0], ws.C[0], ws.dH, ws.dA, ws.dR,
                                                         G.W_h[0], G.b_hn[0], ws.dh, ws.dc)),
-            "optimizer (adam)": (optim.adam, (net.theta, net.grad, net.moments, hp.eta,
+            "optimizer (adam)": (optim.adam, (net.theta, dense, net.moments, hp.eta,
                                               hp.clip, hp.eps, hp.beta1, hp.beta2, 5, net.best,
                                               False)),
         }
@@ -171,7 +204,7 @@ def main(cell="lstm", m=100, B=1, dtype="float32"):
             product_speeds([(m, T, net.info.gates * m, True), (T, m, K, False),
                             (m, T, K, True), (T, K, m, False, True)], net.dtype)
             matvec_speeds(P.W_h[0])
-            elementwise_speeds(net.theta, net.grad, net.moments)
+            elementwise_speeds(net.theta, dense, net.moments)
         if B >= 2:
             groups = net._groups[(T, B, False)]
             sched = net._schedule(ids, B, T, None)

@@ -44,6 +44,12 @@ def flops_per_char(cell, m, layers, K):
     return total
 
 
+def case_flops(case, corpus):
+    """FLOPs per character of a case on the corpus's vocabulary."""
+    cell, m, layers = CASES[case][:3]
+    return flops_per_char(cell, m, layers, len(corpus.vocab))
+
+
 def seconds_budget():
     return 0.2 if QUICK else 4.0
 
@@ -151,23 +157,19 @@ def pytorch_round(case, threads, corpus, torch):
 
 @pytest.mark.parametrize("case,threads", PARAMS)
 def test_fastrnn(case, threads, corpus, benchmark):
-    cell, m, layers = CASES[case][:3]
     step, chars = fastrnn_round(case, threads, corpus)
     rate = _time(benchmark, case, step, chars)
-    cells_report.ROWS[(case, f"fastrnn t{threads}")] = (rate, flops_per_char(cell, m, layers,
-                                                                             len(corpus.vocab)))
+    cells_report.ROWS[(case, f"fastrnn t{threads}")] = (rate, case_flops(case, corpus))
 
 
 @pytest.mark.parametrize("case,threads", PARAMS)
 def test_pytorch(case, threads, corpus, benchmark):
     torch = pytest.importorskip("torch", reason="PyTorch is not installed (optional)")
     torch.set_num_threads(threads)
-    cell, m, layers = CASES[case][:3]
     step, chars = pytorch_round(case, threads, corpus, torch)
     rate = _time(benchmark, case, step, chars)
     torch.set_num_threads(1)
-    cells_report.ROWS[(case, f"pytorch t{threads}")] = (rate, flops_per_char(cell, m, layers,
-                                                                             len(corpus.vocab)))
+    cells_report.ROWS[(case, f"pytorch t{threads}")] = (rate, case_flops(case, corpus))
 
 
 def paired_rounds():

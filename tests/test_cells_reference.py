@@ -152,6 +152,26 @@ def test_float32_is_close_to_float64(cell):
     assert_close(n32.grad, n64.grad, 1e-4, "gradient")
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_float32_gate_keeps_its_value_when_nearly_closed(cell):
+    """A gate driven far below zero (bias -20: σ ~ 2e-9) keeps its value in float32, relative
+    to it, and with it its gradient σ(1 - σ): the cells once computed σ as 1/2 + 1/2 tanh(x/2),
+    which cancels to exactly 0 there (fastrnn.vecmath)."""
+    rng = np.random.default_rng(3)
+    X, Y = rng.integers(0, K, (4, 1)), rng.integers(0, K, (4, 1))
+    gates = []
+    for dtype in ("float64", "float32"):
+        net = make_net(cell, 1, dtype=dtype)
+        net.params.b[0][M:2 * M] = -20.0        # the LSTM's forget gate, the GRU's update gate
+        ws = net.workspace(4, 1)
+        net.loss_and_grads(X, Y, ws)
+        gates.append(ws.A[0][:, :, M:2 * M].astype(np.float64))   # the activations
+    want, got = gates
+    assert np.all(want < 1e-7)
+    assert np.all(got > 0)
+    assert np.max(np.abs(got / want - 1)) < 1e-5
+
+
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_sequence_loss_matches_reference(cell):
     rng = np.random.default_rng(6)

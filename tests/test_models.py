@@ -95,9 +95,9 @@ def test_python_api_trains_saves_and_loads_a_gru(text, tmp_path):
     best = load(str(tmp_path / "g.h5"))
     assert repr(best).endswith(f"best (update {state.best_update})>")
     # evaluate() is `fastrnn eval`: the same documents give the same figure
-    piece = corpus_text = open(text, encoding="utf-8").read()[:500]
+    piece = open(text, encoding="utf-8").read()[:500]
     result = model.evaluate(piece)
-    out = run("eval", tmp_path / "g.h5", "-", "--latest", input=corpus_text).output
+    out = run("eval", tmp_path / "g.h5", "-", "--latest", input=piece).output
     assert f"loss        {result.nats:.4f} nats/char" in out and result.predictions == 499
     two = model.evaluate([piece[:200], piece[200:]])
     assert two.predictions == 498 and two.nats != result.nats

@@ -60,7 +60,6 @@ def test_tanh_within_ulps_including_small_arguments(dtype, max_ulps):
     assert np.all(np.abs(out) <= 1)
 
 
-
 @pytest.mark.parametrize("dtype,max_ulps", [(np.float64, 3.0), (np.float32, 3.0)])
 def test_sigmoid_within_ulps_where_it_is_small_too(dtype, max_ulps):
     """sigmoid relative to its own value over the range the gates see, down to exp's clamp:
