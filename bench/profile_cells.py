@@ -112,6 +112,20 @@ def _adam_traffic():
     return moves
 
 
+def _sqrt_and_division():
+    """out = a / (sqrt(b) c + eps): only Adam's sqrt and division (and one multiply-add), the
+    part that shares one unit, for arrays that stay in L1."""
+    from numba import njit
+
+    @njit(fastmath={"contract"}, error_model="numpy")
+    def sqrt_division(a, b, out):
+        T = a.dtype.type
+        for i in range(a.size):
+            out[i] = a[i] / (np.sqrt(b[i]) * T(1.1) + T(1e-8))
+
+    return sqrt_division
+
+
 def _sigmoid_via_tanh():
     """out = 1/2 + 1/2 tanh(x/2): how the cells computed sigmoid before vecmath._sigmoid."""
     from numba import njit
@@ -139,9 +153,10 @@ def elementwise_speeds(theta, grad, moments, repeats=2000):
     """Print the vectorised tanh's and sigmoid's cost per value (fastrnn.vecmath, as the
     LSTM's gates use them: 2m tanh and 3m sigmoid values a step; and sigmoid's former form)
     and the optimizer pass's cost per parameter, with and without its sqrt and division
-    (_adam_traffic), over all the parameters and over the first 16,000 (L2-resident): about
-    the same cost per parameter at both sizes says the pass is bound by its instructions
-    (sqrt and division share one unit), not by memory."""
+    (_adam_traffic), over all the parameters and over the first 1,500 (its four arrays, 24 KB,
+    stay in L1), and the sqrt and division alone: the same cost per parameter at both sizes,
+    near that of the sqrt and division alone, says the pass is bound by them (they share one
+    unit), not by memory."""
     from fastrnn import optim
     from fastrnn.vecmath import vsigmoid, vtanh
 
@@ -153,7 +168,7 @@ def elementwise_speeds(theta, grad, moments, repeats=2000):
         print(f"  vectorised {name}: {t / x.size * 1e9:.2f} ns per value (400 values a call)")
     dt = theta.dtype.type
     adam_loop, moves_loop = compiled_loop(optim.adam, 11), compiled_loop(_adam_traffic())
-    for n in (theta.size, min(theta.size, 16000)):
+    for n in (theta.size, min(theta.size, 1500)):
         th, g, mo = theta[:n].copy(), grad[:n].copy(), moments[:, :n].copy()
         adam_args = (th, g, mo, dt(2e-3), dt(5.0), dt(1e-8), dt(0.9), dt(0.999), 5, th.copy(),
                      False)
@@ -162,6 +177,11 @@ def elementwise_speeds(theta, grad, moments, repeats=2000):
         moves = per_loop(moves_loop, (th, g, mo), reps)
         print(f"  adam over {n:,} parameters: {adam / n * 1e9:.3f} ns per parameter; the same "
               f"pass without sqrt and division {moves / n * 1e9:.3f} ns ({moves * 1e6:.1f} us)")
+    n = min(theta.size, 1500)
+    a, b = grad[:n] + dt(1.0), moments[1, :n] + dt(1.0)
+    alone = per_loop(compiled_loop(_sqrt_and_division()), (a, b, np.empty_like(a)),
+                     repeats * theta.size // n)
+    print(f"  sqrt and division alone, {n:,} values: {alone / n * 1e9:.3f} ns per value")
 
 
 def main(cell="lstm", m=100, B=1, dtype="float32"):
