@@ -461,7 +461,7 @@ def sample(checkpoint_path, n, records, until, temperature, top_p, prime, skip_u
     By default -n characters continue from the model's saved hidden state. --records N
     prints N records, one per line, as a per-record model learned to start and end them.
     """
-    from .trained import NetModel, load
+    from .trained import load, used_prime
 
     SampleConfig(n=n, temperature=temperature, top_p=top_p, seed=seed)   # validates
     if until == "":
@@ -471,26 +471,10 @@ def sample(checkpoint_path, n, records, until, temperature, top_p, prime, skip_u
         _sample_records(model, checkpoint_path, records, n, until, temperature, top_p, prime,
                         skip_unknown, seed)
         return
-    if isinstance(model, NetModel):
-        _echo_stream(_cut_at(model.stream(n, temperature=temperature, top_p=top_p,
-                                          prime=prime, seed=seed, skip_unknown=skip_unknown),
-                             until), prime)
-        return
-    import numpy as np
-
-    from .data import encode
-    from .sample import prime as warm, stream_until
-
-    h, x0 = model.hprev.copy(), model.x0
-    if prime:
-        # primed from the model's saved state, not from 0: a trained vanilla RNN started at 0
-        # can latch into a state it never trained in and print garbage (docs/validation.md)
-        ids = encode(prime, model.vocab, skip_unknown=skip_unknown)
-        if ids.size == 0:
-            raise FastrnnError("--prime has no characters of the model's vocabulary")
-        h, x0 = warm(model.params, h, np.concatenate([[x0], ids]).astype(np.int32))
-    _echo_stream(stream_until(model.params, model.vocab, h, x0, n, np.random.default_rng(seed),
-                              temperature, top_p, stop=until), prime)
+    # the prime as the model reads it (fastrnn.trained.primed_ids), then what it draws
+    _echo_stream(_cut_at(model.stream(n, temperature=temperature, top_p=top_p, prime=prime,
+                                      seed=seed, skip_unknown=skip_unknown), until),
+                 used_prime(prime, model.vocab) if prime else None)
 
 
 def _sample_records(model, path, count, max_chars, until, temperature, top_p, prime,
@@ -500,7 +484,7 @@ def _sample_records(model, path, count, max_chars, until, temperature, top_p, pr
 
     from .data import END_OF_RECORD, encode
     from .sample import stream_records
-    from .trained import NetModel
+    from .trained import NetModel, used_prime
 
     if END_OF_RECORD not in model.vocab:
         raise FastrnnError(f"{path} was not trained with end-of-record symbols (train JSON "
@@ -517,7 +501,7 @@ def _sample_records(model, path, count, max_chars, until, temperature, top_p, pr
                                 rng, temperature, top_p, prime_ids)
     for r, piece in pieces:
         if r != current:           # a record starts: end the previous line, print the prime
-            click.echo(("\n" if r else "") + (prime or ""), nl=False)
+            click.echo(("\n" if r else "") + used_prime(prime or "", model.vocab), nl=False)
             current = r
         click.echo(piece, nl=False)
     click.echo()

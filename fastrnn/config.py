@@ -265,6 +265,15 @@ def inapplicable(cfg: TrainConfig, names) -> str | None:
     return None
 
 
+def course_algorithm(cfg: TrainConfig) -> bool:
+    """True for DD2424's exact algorithm (vanilla cell, one layer, one stream, AdaGrad, no
+    dropout), which the course engine (fastrnn.train) runs; anything else needs the general
+    engine (fastrnn.nettrain). The two store their parameters differently, so a checkpoint's
+    config must keep naming the engine that wrote it."""
+    return (cfg.cell == "rnn" and cfg.layers == 1 and cfg.batch == 1
+            and cfg.optimizer == "adagrad" and cfg.dropout == 0.0)
+
+
 def merge_resumed(stored: TrainConfig, given: dict, done_updates: int,
                   source: str = "checkpoint", changes: list | None = None) -> TrainConfig:
     """The config of a resumed run: `stored` with the command line's `given` options (only
@@ -283,6 +292,15 @@ def merge_resumed(stored: TrainConfig, given: dict, done_updates: int,
             raise FastrnnError(f"{option_name(name)} cannot change on --resume "
                                f"({source} has {merged.get(name)})")
     cfg = TrainConfig.from_dict(merged, legacy={})
+    if course_algorithm(cfg) != course_algorithm(stored):
+        # dropout is the one tunable option the engine depends on: switching engines midway
+        # would train on in the old one and save a config that names the other
+        raise FastrnnError(
+            f"--dropout cannot change from {stored.dropout:g} to {cfg.dropout:g} on --resume "
+            "of this run: a vanilla RNN with one layer, one stream and AdaGrad "
+            + ("has dropout only " if stored.dropout == 0.0 else "loses dropout only ")
+            + "by starting a new run (the course's algorithm and the general engine store "
+            "their checkpoints differently; docs/models.md)")
     if 0 < cfg.max_updates < done_updates:
         raise FastrnnError(f"--max-updates {cfg.max_updates:,} is below the {done_updates:,} "
                            f"updates the {source} has done (it counts from the start of the "

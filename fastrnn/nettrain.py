@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import streams
-from .config import TrainConfig, eta_at
+from .config import TrainConfig, course_algorithm, eta_at
 from .data import Corpus, count_chunks, decode
 from .errors import FastrnnError
 from .network import Network
@@ -35,8 +35,7 @@ from .runstate import (BLOCK_SECONDS, PROGRESS_EVERY, Callbacks, TrainState, gro
 
 def uses_network(config: TrainConfig) -> bool:
     """True when the run needs the general engine (anything but DD2424's exact algorithm)."""
-    return not (config.cell == "rnn" and config.layers == 1 and config.batch == 1
-                and config.optimizer == "adagrad" and config.dropout == 0.0)
+    return not course_algorithm(config)
 
 
 @dataclass

@@ -452,13 +452,24 @@ class SweepResult:
 
 
 class StopFlag:
-    """Set by the client's signal handler: the first signal stops, a second aborts."""
+    """Set by the client's signal handler: the first signal stops, a second aborts.
 
-    def __init__(self):
+    The same signal again within REPEAT_SECONDS of the first is the same request:
+    `timeout -s INT 300 fastrnn sweep ...` delivers its signal twice at once (to the command,
+    then to the process group it created), and a person's second Ctrl-C comes later."""
+
+    REPEAT_SECONDS = 1.0
+
+    def __init__(self, clock=time.monotonic):
         self.signum, self.count = 0, 0
+        self._clock, self._first = clock, None
 
     def __call__(self, signum, frame=None):
-        self.signum = self.signum or signum
+        now = self._clock()
+        if self.count and signum == self.signum and now - self._first < self.REPEAT_SECONDS:
+            return
+        if not self.count:
+            self.signum, self._first = signum, now
         self.count += 1
 
 

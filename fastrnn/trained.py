@@ -20,6 +20,22 @@ from .sample import check_options, prime as warm, stream_ids
 from .runstate import TrainState
 
 
+def primed_ids(model, prime: str, skip_unknown: bool) -> np.ndarray:
+    """The ids a prime feeds, from the model's saved state: its saved next character first
+    (the state expects it), then the prime's characters (unknown ones an error, or dropped).
+    From the zero state a trained vanilla RNN can latch into a state it never trained in and
+    print garbage (docs/validation.md)."""
+    ids = encode(prime, model.vocab, skip_unknown=skip_unknown)
+    if ids.size == 0:
+        raise FastrnnError("--prime has no characters of the model's vocabulary")
+    return np.concatenate([[model.x0], ids]).astype(np.int32)
+
+
+def used_prime(prime: str, vocab: str) -> str:
+    """The characters of a prime the model reads (with --skip-unknown, the known ones)."""
+    return "".join(ch for ch in prime if ch in vocab)
+
+
 class _TrainedModel:
     """What both kinds of trained model share: `sample` (the text of `stream`, joined),
     `evaluate` (as `fastrnn eval`) and a short repr (the dataclass one printed every weight)."""
@@ -82,10 +98,7 @@ class Model(_TrainedModel):
         check_options(n, temperature, top_p)
         h, x0 = self.hprev.copy(), self.x0
         if prime:
-            ids = encode(prime, self.vocab, skip_unknown=skip_unknown)
-            if ids.size == 0:
-                raise FastrnnError("--prime has no characters of the model's vocabulary")
-            h, x0 = warm(self.weights, np.zeros_like(h), ids)
+            h, x0 = warm(self.weights, h, primed_ids(self, prime, skip_unknown))
         rng = np.random.default_rng(seed)
         for ids in stream_ids(self.weights, h, x0, n, rng, temperature, top_p):
             yield decode(ids, self.vocab)
@@ -132,10 +145,8 @@ class NetModel(_TrainedModel):
         net = self.state.net
         h, c, x0 = self.hprev.copy(), self.cprev.copy(), self.x0
         if prime:
-            ids = encode(prime, self.vocab, skip_unknown=skip_unknown)
-            if ids.size == 0:
-                raise FastrnnError("--prime has no characters of the model's vocabulary")
-            h, c, x0 = prime_state(net, ids, h, c, params=self.weights)
+            h, c, x0 = prime_state(net, primed_ids(self, prime, skip_unknown), h, c,
+                                   params=self.weights)
         rng = np.random.default_rng(seed)
         for out in self._stream_ids(h, c, x0, n, rng, temperature, top_p):
             yield decode(out, self.vocab)

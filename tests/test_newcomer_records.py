@@ -120,5 +120,6 @@ def test_prime_continues_from_the_models_state(small_text, tmp_path):
                   np.concatenate([[m.x0], encode("The ", m.vocab)]).astype(np.int32))
     want = "".join(stream_until(m.params, m.vocab, h, x0, 80, np.random.default_rng(5)))
     assert got == "The " + want + "\n"
+    assert m.sample(80, seed=5, prime="The ") == want     # the Python API primes alike
     plain = run("sample", out, "-n", 80, "--seed", 5).output
     assert plain == m.sample(80, seed=5) + "\n"       # without a prime: as the Python API

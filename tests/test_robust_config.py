@@ -79,6 +79,15 @@ def test_merge_resumed_policy():
         merge_resumed(stored, {"max_updates": 50}, 100)
     with pytest.raises(FastrnnError, match="--eval-every must be >= 1"):
         merge_resumed(stored, {"eval_every": 0}, 100)
+    # dropout may change, except where it would move the run to the other engine
+    assert merge_resumed(TrainConfig(cell="gru"), {"dropout": 0.2}, 100).dropout == 0.2
+    assert merge_resumed(TrainConfig(batch=2, dropout=0.1), {"dropout": 0.0}, 100).dropout == 0
+    with pytest.raises(FastrnnError, match=r"^--dropout cannot change from 0 to 0\.2 on "
+                                           r"--resume of this run: .* has dropout only by"):
+        merge_resumed(stored, {"dropout": 0.2}, 100)
+    with pytest.raises(FastrnnError, match=r"^--dropout cannot change from 0\.1 to 0 on "
+                                           r"--resume of this run: .* loses dropout only by"):
+        merge_resumed(TrainConfig(dropout=0.1), {"dropout": 0.0}, 100)
 
 
 def test_memory_estimate_refuses_a_model_that_cannot_fit():

@@ -26,7 +26,8 @@ from fastrnn.checkpoint import load_state
 from fastrnn.config import TrainConfig
 from fastrnn.data import builtin_text, read_corpus, split_validation
 from fastrnn.errors import FastrnnError
-from fastrnn.sweep import Range, best_command, make_trials, parse_grid, trial_name
+from fastrnn.sweep import (Range, StopFlag, best_command, make_trials, parse_grid,
+                           trial_name)
 from fastrnn.train import new_state, train
 
 from .clitools import one_line_error, run
@@ -302,7 +303,10 @@ def test_ctrl_c_stops_cleanly_and_rerun_resumes_exactly(text, tmp_path):
     while len(list(out.glob("*.h5"))) < 2:            # both trials are training
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGINT)                # Ctrl-C: client and workers alike
+    # as `timeout -s INT` stops a command: the signal to it, then to its process group (so
+    # the client gets it twice at once), which reaches the workers too, as Ctrl-C does
+    os.kill(proc.pid, signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)
     log = finish(proc, tmp_path, rc=128 + signal.SIGINT)
     assert "SIGINT: sweep stopped" in log and "re-run the same command" in log
     rows = results(out)
@@ -315,6 +319,22 @@ def test_ctrl_c_stops_cleanly_and_rerun_resumes_exactly(text, tmp_path):
     assert {r["status"] for r in rows.values()} == {"done"}
     assert_exact(text, out / "hidden=16,seq_length=10,seed=0.h5", hidden=16, seq_length=10,
                  max_updates=40_000, checkpoint_every=1000, sample_every=0)
+
+
+def test_a_repeated_signal_aborts_only_when_it_comes_later():
+    now = [100.0]
+    stop = StopFlag(clock=lambda: now[0])
+    stop(signal.SIGINT)
+    now[0] += 0.01
+    stop(signal.SIGINT)                   # timeout(1)'s second delivery: the same request
+    assert (stop.signum, stop.count) == (signal.SIGINT, 1)
+    now[0] += 2.0
+    stop(signal.SIGINT)                   # a second Ctrl-C: abort
+    assert stop.count == 2
+    other = StopFlag(clock=lambda: now[0])
+    other(signal.SIGTERM)
+    other(signal.SIGINT)                  # another signal at once is a second request
+    assert (other.signum, other.count) == (signal.SIGTERM, 2)
 
 
 def _free_port() -> int:
