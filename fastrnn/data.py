@@ -79,6 +79,15 @@ def _decoder(path: str, encoding: str):
     return codecs.getincrementaldecoder(name)("strict")
 
 
+def _bom_encoding(raw: bytes) -> str | None:
+    """"utf-32" or "utf-16" when raw starts with one of their byte-order marks."""
+    if raw.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return None
+
+
 def _text_chunks(path: str, encoding: str, keep_newlines: bool):
     """The decoded text of path, in pieces of about READ_CHUNK characters. Newlines are
     translated as Python's text mode does (\r\n and \r become \n) unless keep_newlines.
@@ -95,11 +104,19 @@ def _text_chunks(path: str, encoding: str, keep_newlines: bool):
             try:
                 text = dec.decode(raw, final=not raw)
             except UnicodeDecodeError as exc:
+                bom = _bom_encoding(raw) if offset == 0 else None
+                if bom:
+                    raise FastrnnError(f"{path} looks like {bom.upper()} text (it starts with "
+                                       f"its byte-order mark); pass --encoding {bom}") from None
                 if b"\x00" in raw:
                     raise binary from None
                 raise FastrnnError(
                     f"{path} is not valid {encoding} (byte {offset + max(exc.start, 0)}); "
                     f"pass --encoding (e.g. --encoding latin-1)") from None
+            except UnicodeError as exc:      # e.g. utf-16 without a byte-order mark
+                raise FastrnnError(f"{path} is not valid {encoding} ({exc}); check --encoding "
+                                   "(utf-16-le / utf-16-be read UTF-16 without a byte-order "
+                                   "mark)") from None
             offset += len(raw)
             # checked after decoding, so that UTF-16/32 text (full of NUL bytes) is accepted
             if "\x00" in text:

@@ -123,6 +123,20 @@ def test_the_suggested_encoding_works(work):
         assert "é" in load(name + ".h5").vocab
 
 
+def test_utf16_without_its_encoding_is_named(work):
+    (work / "utf16.txt").write_bytes(("Un café crème. " * 20).encode("utf-16"))
+    msg = train_into_existing(work, "utf16.txt")
+    assert msg == ("Error: utf16.txt looks like UTF-16 text (it starts with its byte-order "
+                   "mark); pass --encoding utf-16")
+
+
+def test_utf16_given_for_text_without_a_byte_order_mark(work):
+    msg = train_into_existing(work, "corpus.txt", "--encoding", "utf-16")
+    assert msg == ("Error: corpus.txt is not valid utf-16 (UTF-16 stream does not start with "
+                   "BOM); check --encoding (utf-16-le / utf-16-be read UTF-16 without a "
+                   "byte-order mark)")
+
+
 def test_unknown_encoding(work):
     msg = train_into_existing(work, "corpus.txt", "--encoding", "no-such-codec")
     assert msg == "Error: unknown encoding: no-such-codec"
