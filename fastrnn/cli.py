@@ -347,11 +347,15 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
         per_epoch = len(schedule[0]) if isinstance(schedule, tuple) else schedule
         total = min(cfg.epochs * per_epoch, cfg.max_updates or cfg.epochs * per_epoch)
         if state.update >= total:
+            # name only the limits that stop it (the run may have epochs left, or not)
+            raise_ = []
+            if state.update >= cfg.epochs * per_epoch:
+                raise_.append(f"--epochs {state.update // per_epoch + 1}")
+            if cfg.max_updates and state.update >= cfg.max_updates:
+                raise_.append(f"--max-updates {state.update + per_epoch}")
             click.echo(f"{resume} already finished its run: {state.update:,} updates "
                        f"({state.epoch} epoch{'' if state.epoch == 1 else 's'}); to train on, "
-                       f"raise the total, e.g. --epochs {state.epoch + 1}"
-                       + (f" or --max-updates {state.update + per_epoch}"
-                          if cfg.max_updates else ""), err=True)
+                       f"raise the total, e.g. {' '.join(raise_)}", err=True)
             return
     else:
         check_memory(len(train_corpus.vocab), cfg)

@@ -139,6 +139,8 @@ def test_resumed_run_reports_the_full_plan_and_nothing_when_already_done(small_t
     before = out.read_bytes()
     result = run("train", small_text, "--resume", out)       # plan already complete
     assert "already finished its run: 50 updates" in result.output
+    # the run has epochs left: only --max-updates stopped it, so only it is named
+    assert "e.g. --max-updates " in result.output and "--epochs" not in result.output
     assert "done:" not in result.output and "chars/s" not in result.output
     assert load_state(str(out)).update == 50
     assert len(out.read_bytes()) == len(before)
