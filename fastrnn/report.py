@@ -274,21 +274,37 @@ def _model_text(cfg) -> str:
     a run beyond the course what it trains, followed by the course's model for reference."""
     from .nettrain import uses_network
 
+    reading = ("reads the text one record at a time, each ending in the end-of-record symbol ␞ "
+               "(so the model learns where records end), in chunks of τ characters (a record's "
+               "last chunk shorter), from the zero state at the start of every record"
+               if cfg.reset_per_record else
+               "reads the text in consecutive chunks of τ characters, carries the hidden state "
+               "from chunk to chunk within an epoch")
     course = ("a vanilla RNN over one-hot characters: a_t = W h_{t−1} + U x_t + b, "
               "h_t = tanh(a_t), o_t = V h_t + c, p_t = softmax(o_t); the loss of a chunk is the "
-              "summed cross-entropy of its τ characters. Training reads the text in consecutive "
-              "chunks of τ characters, carries the hidden state from chunk to chunk within an "
-              "epoch, clips each gradient element and takes one AdaGrad step per chunk.")
+              f"summed cross-entropy of its τ characters. Training {reading}, clips each "
+              "gradient element and takes one AdaGrad step per chunk.")
     if not uses_network(cfg):
         return "The model is " + course
     cell = CELL_NAMES[cfg.cell]
     layers = (f"{cfg.layers} stacked {cell} layers of m = {cfg.hidden} units, layer l's hidden "
               "state feeding layer l+1," if cfg.layers > 1
               else f"one {cell} layer of m = {cfg.hidden} units")
-    streams = (f"The text is cut into {cfg.batch} strips read side by side, each stream "
-               "carrying its own state; one update per "
-               f"{cfg.batch} × τ characters, from the loss summed over time and averaged over "
-               "the streams. " if cfg.batch > 1 else "")
+    if cfg.reset_per_record:
+        streams = (f"The {cfg.batch} streams take whole records, greedily in record order, "
+                   "each record from the zero state (docs/models.md); one update per chunk of "
+                   "every stream, from the loss summed over the valid steps and divided by "
+                   f"{cfg.batch} (a stream whose record ends early is padded). "
+                   if cfg.batch > 1 else
+                   "It reads one record at a time, each from the zero state, in chunks of τ "
+                   "characters (a record's last chunk shorter). ")
+    elif cfg.batch > 1:
+        streams = (f"The text is cut into {cfg.batch} strips read side by side, each stream "
+                   "carrying its own state; one update per "
+                   f"{cfg.batch} × τ characters, from the loss summed over time and averaged "
+                   "over the streams. ")
+    else:
+        streams = ""
     return (f"This run trains {layers} in PyTorch's formulation of the cell (docs/models.md), "
             f"under a softmax output layer, with "
             f"{_OPTIMIZER_NAMES[cfg.optimizer]}. {streams}For reference, the course's model is "

@@ -224,3 +224,17 @@ def test_report_reads_json_records_as_the_run_did(tmp_path):
     check = md[md.find("## 2."):md.find("## 3.")]
     assert f"K = {len(load_state(str(ck)).vocab)}," in check
     assert "probably not the text" not in check and "**passed**" in check
+
+
+def test_section_1_describes_per_record_training():
+    from fastrnn.config import TrainConfig
+    from fastrnn.report import _model_text
+
+    strips = _model_text(TrainConfig(cell="lstm", batch=4))
+    assert "cut into 4 strips" in strips and "record" not in strips
+    streams = _model_text(TrainConfig(cell="lstm", batch=4, reset_per_record=True))
+    assert "4 streams take whole records" in streams and "strips" not in streams
+    assert "one record at a time" in streams      # the course's model, for reference
+    course = _model_text(TrainConfig(reset_per_record=True))
+    assert course.startswith("The model is") and "one record at a time" in course
+    assert "from chunk to chunk within an epoch" not in course
