@@ -732,9 +732,13 @@ _register_sweep(cli)   # fastrnn sweep, fastrnn sweep-report (fastrnn/sweep_cli.
 
 
 def main():
-    from .threads import pin_process
+    try:
+        from .threads import pin_process
 
-    pin_process()      # every command's BLAS runs on the engine's thread count
+        pin_process()      # every command's BLAS runs on the engine's thread count
+    except KeyboardInterrupt:      # Ctrl-C before the command starts (BLAS's first load)
+        click.echo("Interrupted.", err=True)
+        sys.exit(128 + signal.SIGINT)
     cli(prog_name="fastrnn")
 
 

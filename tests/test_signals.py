@@ -373,3 +373,20 @@ def test_unwritable_output_directory_is_refused_before_training(small_text, tmp_
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.output.strip() == f"Error: --out: directory {target} is not writable"
     assert os.listdir(target) == []
+
+
+def test_ctrl_c_before_the_command_starts_is_one_line(monkeypatch, capsys):
+    """main() loads BLAS (threadpoolctl) before click runs the command: a Ctrl-C there is
+    'Interrupted.' and exit 130 too, not a traceback."""
+    import fastrnn.threads
+    from fastrnn.cli import main
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fastrnn.threads, "pin_process", interrupted)
+    monkeypatch.setattr("sys.argv", ["fastrnn", "info", "x.h5"])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    assert stop.value.code == 128 + signal.SIGINT
+    assert capsys.readouterr().err == "Interrupted.\n"
