@@ -262,7 +262,10 @@ def register(cli) -> None:
         click.echo(format_table(rows, keys))
         t0 = time.perf_counter()
         n = curves_figure(out_dir, rows, keys, figure)
-        click.echo(f"wrote {figure} ({n} loss curves, {time.perf_counter() - t0:.1f} s)")
+        if n:
+            click.echo(f"wrote {figure} ({n} loss curves, {time.perf_counter() - t0:.1f} s)")
+        else:       # the table above already says why (failed trials and their errors)
+            click.echo("no loss-curve figure: no trial has a checkpoint with training history")
         best = rows[0]
         if best.get("status") != "failed" and best.get("best_smooth") is not None:
             click.echo("best trial: " + shlex.join(best_command(best, keys,

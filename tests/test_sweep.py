@@ -26,8 +26,8 @@ from fastrnn.checkpoint import load_state
 from fastrnn.config import TrainConfig
 from fastrnn.data import builtin_text, read_corpus, split_validation
 from fastrnn.errors import FastrnnError
-from fastrnn.sweep import (Range, StopFlag, best_command, make_trials, parse_grid,
-                           trial_name)
+from fastrnn.sweep import (MANIFEST, RESULTS, Range, StopFlag, best_command, make_trials,
+                           parse_grid, read_results, trial_name, write_results)
 from fastrnn.train import new_state, train
 
 from .clitools import one_line_error, run
@@ -230,6 +230,18 @@ def test_local_cluster_failing_trial_rerun_and_report(text, tmp_path):
     best = [line for line in lines if line.startswith("best trial: ")][0]
     assert f"fastrnn train {text} --max-updates 600" in best and "--val-frac 0.1" in best
     assert f"--hidden {ranked[0][2]} --seed 0 -o best.h5" in best
+
+    # a sweep whose every trial failed: the table is the report (exit 0), without a figure
+    failed = tmp_path / "failed"
+    failed.mkdir()
+    rows, keys = read_results(str(out / RESULTS))
+    write_results(str(failed / RESULTS), [r for r in rows if r["status"] == "failed"], keys)
+    shutil.copy(out / MANIFEST, failed / MANIFEST)
+    report = run("sweep-report", failed).output
+    assert [line.split()[4] for line in report.splitlines()[2:4]] == ["failed", "failed"]
+    assert "best trial" not in report
+    assert "no loss-curve figure: no trial has a checkpoint with training history" in report
+    assert not (failed / "loss_curves.png").exists()
 
 
 def test_a_trial_lost_to_the_cluster_is_submitted_again(text, tmp_path, monkeypatch):
