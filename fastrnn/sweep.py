@@ -40,6 +40,9 @@ PLAN_FIELDS = ("epochs", "max_updates", "sample_every", "sample_length", "checkp
                "eval_every")
 # Fields that change how TEXT is read: the corpus is read once for the whole sweep.
 CORPUS_FIELDS = ("reset_per_record", "record_separator")
+# TrainConfig fields that are not `fastrnn train` options: chars_per_update is derived from the
+# corpus, eps is fixed (1e-8); a trial of them could not be re-run from its printed command
+NOT_GRID_FIELDS = ("chars_per_update", "eps")
 STOP_POLL = 0.2                  # seconds between two looks at the stop Event inside a trial
 WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
               "MKL_NUM_THREADS": "1"}
@@ -66,7 +69,7 @@ def field_name(key: str) -> str:
     """The TrainConfig field a --grid key names (hyphens or underscores), or a one-line error
     listing the valid keys."""
     name = key.strip().replace("-", "_")
-    types = field_types()
+    types = {k: v for k, v in field_types().items() if k not in NOT_GRID_FIELDS}
     if name not in types:
         raise FastrnnError(f"--grid: unknown hyper-parameter '{key}'; valid keys: "
                            + ", ".join(types))

@@ -108,6 +108,8 @@ def test_best_command_leaves_out_what_the_best_trial_never_reads(small_text, tmp
 @pytest.mark.parametrize("args, words", [
     (["--grid", "eta"], "expected KEY=V1,V2"),
     (["--grid", "nope=1"], "unknown hyper-parameter 'nope'; valid keys: hidden"),
+    (["--grid", "chars_per_update=1,7"], "unknown hyper-parameter 'chars_per_update'"),
+    (["--grid", "eps=1e-6,1e-2"], "unknown hyper-parameter 'eps'"),
     (["--grid", "hidden=0,5"], "--grid hidden=0"),
     (["--grid", "dtype=float16"], "float16"),
     (["--grid", "eta=0.1", "--eta", "0.2"], "both as an option and in --grid"),
@@ -120,6 +122,15 @@ def test_best_command_leaves_out_what_the_best_trial_never_reads(small_text, tmp
 def test_cli_errors(small_text, tmp_path, args, words):
     line = one_line_error(run("sweep", small_text, *args, "-o", tmp_path / "s", ok=False))
     assert words in line
+
+
+def test_grid_keys_are_exactly_the_train_options_that_are_config_fields():
+    """A trial's command (sweep-report's best trial) must be one `fastrnn train` accepts."""
+    from fastrnn.cli import cli
+    from fastrnn.sweep import NOT_GRID_FIELDS, field_types
+
+    options = {p.name for p in cli.commands["train"].params}
+    assert set(NOT_GRID_FIELDS) == set(field_types()) - options
 
 
 def test_unreachable_scheduler_is_one_line(small_text, tmp_path):
