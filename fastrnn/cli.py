@@ -212,10 +212,10 @@ def _check_out(out: str, overwrite: bool, resume: str | None, text: str):
     check_parent_writable(out, "--out")
 
 
-def _check_applicable(ctx, cfg, opts) -> None:
+def _check_applicable(ctx, cfg, opts, resumed: bool = False) -> None:
     """Refuse a typed option that the run's optimizer or cell never reads (config.inapplicable)."""
     problem = inapplicable(cfg, [name for name in opts if ctx.get_parameter_source(name)
-                                 == click.core.ParameterSource.COMMANDLINE])
+                                 == click.core.ParameterSource.COMMANDLINE], resumed)
     if problem:
         raise FastrnnError(problem)
 
@@ -324,7 +324,7 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
         changes = []
         cfg = state.config = merge_resumed(state.config, given, state.update, "checkpoint",
                                            changes)
-        _check_applicable(ctx, cfg, opts)
+        _check_applicable(ctx, cfg, opts, resumed=True)
         for update, name, old, new in changes:
             click.echo(f"{name} {old:g} -> {new:g} from update {update:,}", err=True)
         state.changes.extend(changes)

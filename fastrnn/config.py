@@ -242,26 +242,34 @@ def eta_at(cfg: TrainConfig, epochs_done: int) -> float:
 # Options that only one optimizer or cell reads: (applies?, what it is, what the run uses).
 # Given where they do nothing, they are refused: `--optimizer adagrad --beta1 0.8` looks like
 # a tuned Adam run and would silently be plain AdaGrad.
+def _optimizer_hint(wanted: str):
+    # a resumed run keeps its optimizer (its moments would not fit another), so the advice
+    # to add --optimizer is for a new run only
+    return lambda c, resumed: (f"the run's optimizer is {c.optimizer}"
+                               + (", which --resume keeps" if resumed
+                                  else f" (add --optimizer {wanted})"))
+
+
 _APPLIES = {
-    "alpha": (lambda c: c.optimizer == "rmsprop", "RMSprop's decay",
-              lambda c: f"the run's optimizer is {c.optimizer} (add --optimizer rmsprop)"),
+    "alpha": (lambda c: c.optimizer == "rmsprop", "RMSprop's decay", _optimizer_hint("rmsprop")),
     "beta1": (lambda c: c.optimizer == "adam", "Adam's first-moment decay",
-              lambda c: f"the run's optimizer is {c.optimizer} (add --optimizer adam)"),
+              _optimizer_hint("adam")),
     "beta2": (lambda c: c.optimizer == "adam", "Adam's second-moment decay",
-              lambda c: f"the run's optimizer is {c.optimizer} (add --optimizer adam)"),
+              _optimizer_hint("adam")),
     "sig": (lambda c: c.cell == "rnn", "the vanilla RNN's initial weight std",
-            lambda c: f"{c.cell.upper()} weights are drawn U(-1/sqrt(m), 1/sqrt(m)) as "
-                      "PyTorch draws them (docs/models.md)"),
+            lambda c, resumed: f"{c.cell.upper()} weights are drawn U(-1/sqrt(m), 1/sqrt(m)) "
+                               "as PyTorch draws them (docs/models.md)"),
 }
 
 
-def inapplicable(cfg: TrainConfig, names) -> str | None:
+def inapplicable(cfg: TrainConfig, names, resumed: bool = False) -> str | None:
     """The error for the first option in `names` that cfg's optimizer or cell never reads,
-    or None when every one of them takes effect."""
+    or None when every one of them takes effect. `resumed`: cfg is a resumed run's."""
     for name in names:
         rule = _APPLIES.get(name)
         if rule is not None and not rule[0](cfg):
-            return f"{option_name(name)} is {rule[1]} and does nothing here: {rule[2](cfg)}"
+            return (f"{option_name(name)} is {rule[1]} and does nothing here: "
+                    f"{rule[2](cfg, resumed)}")
     return None
 
 
