@@ -239,9 +239,9 @@ def eta_at(cfg: TrainConfig, epochs_done: int) -> float:
     return cfg.eta * cfg.eta_decay ** max(0, epochs_done - cfg.decay_after + 1)
 
 
-# Options that only one optimizer or cell reads: (applies?, what it is, what the run uses).
-# Given where they do nothing, they are refused: `--optimizer adagrad --beta1 0.8` looks like
-# a tuned Adam run and would silently be plain AdaGrad.
+# Options that only one optimizer or cell, or another option, makes read: (applies?, what it
+# is, what the run uses). Given where they do nothing, they are refused: `--optimizer adagrad
+# --beta1 0.8` looks like a tuned Adam run and would silently be plain AdaGrad.
 def _optimizer_hint(wanted: str):
     # a resumed run keeps its optimizer (its moments would not fit another), so the advice
     # to add --optimizer is for a new run only
@@ -256,6 +256,12 @@ _APPLIES = {
               _optimizer_hint("adam")),
     "beta2": (lambda c: c.optimizer == "adam", "Adam's second-moment decay",
               _optimizer_hint("adam")),
+    "eval_every": (lambda c: c.val_frac > 0, "how often the held-out text is scored",
+                   lambda c, resumed: "no text is held out" + (
+                       " in this run (--val-frac is fixed on --resume)" if resumed
+                       else " (add --val-frac, e.g. --val-frac 0.1)")),
+    "decay_after": (lambda c: c.eta_decay != 1.0, "when eta's decay starts",
+                    lambda c, resumed: "eta does not decay (add --eta-decay, e.g. 0.97)"),
     "sig": (lambda c: c.cell == "rnn", "the vanilla RNN's initial weight std",
             lambda c, resumed: f"{c.cell.upper()} weights are drawn U(-1/sqrt(m), 1/sqrt(m)) "
                                "as PyTorch draws them (docs/models.md)"),

@@ -134,6 +134,10 @@ def test_train_rejects_before_any_work(corpus_file, tmp_path, option, value, mes
      "does nothing here: the run's optimizer is rmsprop (add --optimizer adam)"),
     (["--optimizer", "adam", "--alpha", "0.9"], "--alpha is RMSprop's decay and does nothing "
      "here: the run's optimizer is adam (add --optimizer rmsprop)"),
+    (["--eval-every", "500"], "--eval-every is how often the held-out text is scored and "
+     "does nothing here: no text is held out (add --val-frac, e.g. --val-frac 0.1)"),
+    (["--decay-after", "3"], "--decay-after is when eta's decay starts and does nothing here: "
+     "eta does not decay (add --eta-decay, e.g. 0.97)"),
     (["--cell", "lstm", "--sig", "0.1"], "--sig is the vanilla RNN's initial weight std and "
      "does nothing here: LSTM weights are drawn U(-1/sqrt(m), 1/sqrt(m)) as PyTorch draws "
      "them (docs/models.md)"),
@@ -148,7 +152,9 @@ def test_an_option_the_run_never_reads_is_refused(corpus_file, tmp_path, args, m
 def test_options_that_apply_are_accepted_and_so_are_defaults_typed_out(corpus_file, tmp_path):
     for i, args in enumerate([["--optimizer", "adam", "--beta1", "0.8", "--beta2", "0.99"],
                               ["--optimizer", "rmsprop", "--alpha", "0.9"],
-                              ["--sig", "0.05"], ["--cell", "gru", "--layers", "2"]]):
+                              ["--sig", "0.05"], ["--cell", "gru", "--layers", "2"],
+                              ["--val-frac", "0.2", "--eval-every", "2"],
+                              ["--eta-decay", "0.9", "--decay-after", "2"]]):
         result = _cli("train", corpus_file, "-o", f"ck{i}.h5", "--hidden", 4, "--max-updates",
                       3, "-q", *args)
         assert result.exit_code == 0, (args, result.output)
