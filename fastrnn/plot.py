@@ -25,6 +25,7 @@ from .runstate import TrainState
 _P = PlotConfig()
 FORMATS = ("png", "pdf", "svg")        # output formats, chosen by the file's extension
 MAX_EPOCH_LINES = 30                   # epoch boundaries drawn as lines up to this many
+MAX_CHANGE_LABELS = 4                  # resumes with option changes named in the legend
 
 
 def title(state: TrainState) -> str:
@@ -65,9 +66,18 @@ def loss_figure(state: TrainState, *, width: int = _P.width, height: int = _P.he
         for i, u in enumerate(bounds):
             ax.axvline(u, color="0.35", ls=":", lw=1.2, gid="epoch",
                        label="epoch boundary" if i == 0 else None)
-    for i, (u, name, old, new) in enumerate(getattr(state, "changes", [])):
-        ax.axvline(u, color="tab:green", ls="--", lw=1.2, gid="change",
-                   label=f"{name} {old:g} \u2192 {new:g} (resumed)" if i < 4 else None)
+    # one line per resume that changed options, labelled with all of its changes (the
+    # legend names the first few such resumes; `fastrnn info` lists every change)
+    at: dict = {}
+    for u, name, old, new in getattr(state, "changes", []):
+        at.setdefault(u, []).append(f"{name} {old:g} \u2192 {new:g}")
+    for i, (u, texts) in enumerate(at.items()):
+        label = None
+        if i < MAX_CHANGE_LABELS:
+            label = ", ".join(texts) + " (resumed)"
+        elif i == MAX_CHANGE_LABELS:
+            label = f"{len(at) - i} more resumes with changes (fastrnn info)"
+        ax.axvline(u, color="tab:green", ls="--", lw=1.2, gid="change", label=label)
     per = updates_per_epoch(state)
     if per and state.update >= per:
         top_axis = ax.secondary_xaxis("top", functions=(lambda u: u / per, lambda e: e * per))

@@ -76,6 +76,21 @@ def test_figure_draws_the_runs_numbers(run_dir):
     assert ax.get_xlabel() == "update" and "nats" in ax.get_ylabel()
 
 
+def test_options_changed_on_resume_are_one_line_per_resume_with_all_its_changes(run_dir):
+    state = load_state(str(run_dir / "ck.h5"))
+    state.changes = ([(100, "eta", 0.1, 0.05), (100, "clip", 5.0, 3.0),
+                      (100, "eta_decay", 1.0, 0.9), (100, "decay_after", 1.0, 2.0),
+                      (100, "dropout", 0.0, 0.1)]
+                     + [(200 + 50 * i, "eta", 0.05, 0.04 - 0.01 * i) for i in range(5)])
+    ax = loss_figure(state).axes[0]
+    drawn = [ln for ln in ax.lines if ln.get_gid() == "change"]
+    assert [ln.get_xdata()[0] for ln in drawn] == [100, 200, 250, 300, 350, 400]
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert ("eta 0.1 \u2192 0.05, clip 5 \u2192 3, eta_decay 1 \u2192 0.9, decay_after 1 "
+            "\u2192 2, dropout 0 \u2192 0.1 (resumed)") in labels
+    assert "2 more resumes with changes (fastrnn info)" in labels
+
+
 def test_refuses_to_overwrite_without_flag(run_dir):
     out = run_dir / "twice.png"
     run("plot", run_dir / "ck.h5", "-o", out)
