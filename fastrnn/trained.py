@@ -49,6 +49,15 @@ class _TrainedModel:
         return (f"<fastrnn {type(self).__name__}: {model_description(cfg)}, m={cfg.hidden}, "
                 f"K={len(self.vocab)}, {cfg.dtype}, {snapshot}>")
 
+    @property
+    def cell(self) -> str:
+        """"rnn", "lstm" or "gru" (the course's model, and a version-1 checkpoint's: "rnn")."""
+        return self.config.cell
+
+    @property
+    def layers(self) -> int:
+        return self.config.layers
+
     def _is_best(self) -> bool:
         """True when the weights are the run's best-model snapshot (fastrnn.load's default)."""
         net = getattr(self.state, "net", None)
@@ -117,14 +126,6 @@ class NetModel(_TrainedModel):
     cprev: np.ndarray
     x0: int
     state: TrainState
-
-    @property
-    def cell(self) -> str:
-        return self.config.cell
-
-    @property
-    def layers(self) -> int:
-        return self.config.layers
 
     @property
     def params(self) -> dict:

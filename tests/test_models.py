@@ -171,6 +171,8 @@ def test_version_1_file_loads_and_resumes(tmp_path):
     text = os.path.join(DATA, "v1-text.txt")
     old = load_state(str(ck))
     assert old.update == 30 and old.config.cell == "rnn"
+    model = load(str(ck))                     # the Python API knows its cell and layers too
+    assert (model.cell, model.layers) == ("rnn", 1)
     run("train", text, "--resume", ck, "--max-updates", 48, "-q")
     resumed = load_state(str(ck))
     corpus = read_corpus(text, keep_newlines=True)
