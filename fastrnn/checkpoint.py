@@ -38,6 +38,7 @@ import io
 import json
 import math
 import os
+import re
 import socket
 import stat
 import zlib
@@ -179,6 +180,8 @@ def _write(f: h5py.File, state: TrainState, history_crc: int | None = None,
                    fastrnn_version=__version__, config=json.dumps(state.config.as_dict()),
                    corpus_name=json.dumps(state.corpus_name), corpus_chars=state.corpus_chars,
                    vocab=json.dumps(state.vocab))
+    if state.corpus_digest:
+        f.attrs["corpus_digest"] = state.corpus_digest
     net = getattr(state, "net", None)
     if net is None:           # the DD2424 engine: U W V b c in the course's shapes
         groups = {"params": state.params.course(), "optimizer": state.mem.course(),
@@ -575,12 +578,16 @@ def _read_state(f: h5py.File, path: str) -> TrainState:
         raise FastrnnError("damaged checkpoint (/state changes is not a list of "
                            "[update, option, old, new])")
     changes = [tuple(c) for c in changes]
+    digest = f.attrs.get("corpus_digest", "")       # absent before fastrnn 0.2's digest
+    if not isinstance(digest, str) or (digest and not re.fullmatch(r"[0-9a-f]{64}", digest)):
+        raise FastrnnError("damaged checkpoint (corpus_digest is not a SHA-256 hex digest)")
     common = dict(config=config, vocab=vocab, corpus_name=corpus_name,
                   corpus_chars=corpus_chars, best_x0=best_x0, best_update=best_update,
                   best_smooth=best_smooth, update=update, epoch=epoch, chunk=chunk,
                   next_x0=next_x0, smooth_loss=smooth_loss, loss_history=loss,
                   smooth_history=smooth, samples=samples, val_history=val,
-                  rng_state=rng_state, wall_time=wall_time, changes=changes)
+                  rng_state=rng_state, wall_time=wall_time, changes=changes,
+                  corpus_digest=digest)
     if uses_network(config):
         from .nettrain import NetState, _state_to_counters, attach
 
@@ -589,7 +596,7 @@ def _read_state(f: h5py.File, path: str) -> TrainState:
         _state_to_counters(state)
         return state
     return TrainState(
-        changes=changes,
+        changes=changes, corpus_digest=digest,
         config=config, vocab=vocab, corpus_name=corpus_name,
         corpus_chars=corpus_chars, params=Params.from_course(params),
         mem=Params.from_course(mem), best=Params.from_course(best),

@@ -425,6 +425,10 @@ def _check_same_text(corpus, state, resume: str) -> None:
     if corpus.n_chars != state.corpus_chars:
         raise FastrnnError(f"TEXT is not the text {resume} was trained on: expected "
                            f"{state.corpus_chars:,} training characters, got {corpus.n_chars:,}")
+    if state.corpus_digest and corpus.digest() != state.corpus_digest:
+        raise FastrnnError(f"TEXT is not the text {resume} was trained on: as long "
+                           f"({corpus.n_chars:,} training characters) and with the same "
+                           "vocabulary, but other characters")
 
 
 def _resume_command(text: str, out: str, encoding: str, json_field: str | None) -> list:

@@ -7,6 +7,7 @@ as separate documents so that training resets the hidden state at each record st
 from __future__ import annotations
 
 import codecs
+import hashlib
 import json
 import os
 import re
@@ -32,6 +33,15 @@ class Corpus:
     @property
     def n_chars(self) -> int:
         return int(self.ids.size)
+
+    def digest(self) -> str:
+        """SHA-256 (hex) of the vocabulary, the ids and the document starts: a resumed run
+        checks that its text is the one trained on, not just as long with the same
+        characters (the checkpoint stores it as corpus_digest)."""
+        h = hashlib.sha256(json.dumps(self.vocab).encode())
+        h.update(np.ascontiguousarray(self.ids, "<i4").tobytes())
+        h.update(np.ascontiguousarray(self.doc_starts, "<i8").tobytes())
+        return h.hexdigest()
 
     def doc_bounds(self) -> list[tuple[int, int]]:
         """(start, end) of every document in ids."""

@@ -29,8 +29,8 @@ from .network_kernels import BEST_SMOOTH, BEST_UPDATE, BEST_X0, CHUNK, EPOCH, SM
 from .background import BackgroundValidation
 from .model import aligned_copy
 from .threads import engine_threads
-from .runstate import (BLOCK_SECONDS, PROGRESS_EVERY, Callbacks, TrainState, grow,
-                       next_multiple, stop_on_divergence, validation_missing)
+from .runstate import (BLOCK_SECONDS, PROGRESS_EVERY, Callbacks, TrainState, check_digest,
+                       grow, next_multiple, stop_on_divergence, validation_missing)
 
 
 def uses_network(config: TrainConfig) -> bool:
@@ -104,7 +104,8 @@ def new_net_state(corpus: Corpus, config: TrainConfig) -> NetState:
     rng = np.random.default_rng([config.seed, 1])
     state = NetState(config=config, vocab=corpus.vocab, corpus_name=corpus.name,
                      corpus_chars=corpus.n_chars, params=None, mem=None, best=None,
-                     best_hprev=None, rng_state=rng.bit_generator.state)
+                     best_hprev=None, rng_state=rng.bit_generator.state,
+                     corpus_digest=corpus.digest())
     return attach(state, net, run)
 
 
@@ -158,6 +159,7 @@ def _train(state: NetState, corpus: Corpus, cb: Callbacks, val: Corpus | None,
         raise FastrnnError("the corpus differs from the one trained on (expected "
                            f"{state.corpus_chars} characters of a {len(state.vocab)}-character "
                            f"vocabulary, got {corpus.n_chars} of {len(corpus.vocab)})")
+    check_digest(state, corpus)
     ids = np.ascontiguousarray(corpus.ids, np.int32)
     B, T = cfg.batch, cfg.seq_length
     table = record_table(corpus, cfg)

@@ -68,6 +68,7 @@ class TrainState:
     wall_time: float = 0.0          # seconds spent training, summed over resumes
     interrupted: bool = False       # the last train() call stopped on request
     changes: list = field(default_factory=list)   # (update, option, old, new) on --resume
+    corpus_digest: str = ""         # Corpus.digest() of the text trained on ("": not known)
 
     @property
     def hidden(self) -> int:
@@ -85,6 +86,18 @@ class Callbacks:
     def on_checkpoint(self, state: TrainState): ...
     def should_stop(self) -> bool:
         return False
+
+
+def check_digest(state: TrainState, corpus, source: str = "the one trained on") -> None:
+    """Refuse a corpus of the checkpoint's length and vocabulary whose characters differ
+    (Corpus.digest). A checkpoint from before the digest was stored takes the corpus's, so
+    its later saves carry it."""
+    digest = corpus.digest()
+    if not state.corpus_digest:
+        state.corpus_digest = digest
+    elif digest != state.corpus_digest:
+        raise FastrnnError(f"the corpus differs from {source}: the same {corpus.n_chars:,} "
+                           "characters long, with the same vocabulary, but other characters")
 
 
 def grow(arr: np.ndarray, size: int) -> np.ndarray:

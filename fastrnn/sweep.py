@@ -332,7 +332,8 @@ def run_trial(corpus, config: dict, out_path: str, stop_event_name: str | None =
         if os.path.exists(out_path):
             state = load_state(out_path)
             _check_resumable(state, cfg, out_path)
-            if state.vocab != train_corpus.vocab or state.corpus_chars != train_corpus.n_chars:
+            if state.vocab != train_corpus.vocab or state.corpus_chars != train_corpus.n_chars \
+                    or state.corpus_digest not in ("", train_corpus.digest()):
                 raise FastrnnError(f"{out_path} was trained on another text; use another -o "
                                    "directory")
             if state.update >= total:

@@ -24,7 +24,8 @@ from .sample import sample_ids
 from .background import BackgroundValidation
 # DivergenceError stays importable from here (fastrnn.train.DivergenceError, as before the split)
 from .runstate import (BLOCK_SECONDS, PROGRESS_EVERY, Callbacks, DivergenceError,  # noqa: F401
-                       TrainState, grow, next_multiple, stop_on_divergence, validation_missing)
+                       TrainState, check_digest, grow, next_multiple, stop_on_divergence,
+                       validation_missing)
 from .threads import engine_threads
 
 
@@ -45,7 +46,7 @@ def new_state(corpus: Corpus, config: TrainConfig) -> TrainState:
                       mem=Params.zeros(K, config.hidden, config.dtype), best=params.copy(),
                       best_hprev=np.zeros(config.hidden, params.U.dtype),
                       hprev=np.zeros(config.hidden, params.U.dtype),
-                      rng_state=rng.bit_generator.state)
+                      rng_state=rng.bit_generator.state, corpus_digest=corpus.digest())
 
 
 def validation_loss(params: Params | dict, val: Corpus) -> float:
@@ -84,6 +85,7 @@ def _train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None,
     if corpus.n_chars != state.corpus_chars:
         raise FastrnnError("the corpus differs from the one trained on (expected "
                            f"{state.corpus_chars} characters, got {corpus.n_chars})")
+    check_digest(state, corpus)
     starts, lengths, resets = chunk_schedule(corpus, cfg.seq_length,
                                              partial_tail=cfg.reset_per_record)
     per_epoch = starts.size

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from fastrnn.trained import load
 from fastrnn.cli import cli
 from fastrnn.data import builtin_text
+from fastrnn.errors import FastrnnError
 
 TEXT = builtin_text()[:3000]
 
@@ -288,6 +289,23 @@ def test_resume_with_another_text_of_the_same_vocabulary(work):
     msg = fails(work, "train", "longer.txt", "--resume", "ck.h5", "-q")
     assert msg == ("Error: TEXT is not the text ck.h5 was trained on: expected 3,000 training "
                    "characters, got 3,500")
+
+
+def test_resume_with_another_text_of_the_same_length_and_vocabulary(work):
+    (work / "reversed.txt").write_text(TEXT[::-1], encoding="utf-8")
+    msg = fails(work, "train", "reversed.txt", "--resume", "ck.h5", "-q")
+    assert msg == ("Error: TEXT is not the text ck.h5 was trained on: as long (3,000 training "
+                   "characters) and with the same vocabulary, but other characters")
+
+
+def test_the_library_refuses_another_text_of_the_same_length_and_vocabulary(work):
+    from fastrnn import load_state, read_corpus, train
+
+    (work / "reversed.txt").write_text(TEXT[::-1], encoding="utf-8")
+    state = load_state("ck.h5")
+    with pytest.raises(FastrnnError, match="^the corpus differs from the one trained on: the "
+                                           "same 3,000 characters long"):
+        train(state, read_corpus("reversed.txt"))
 
 
 def test_resume_cannot_change_the_model(work):
