@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .gradcheck import output_differences
 from .network import Network
 from .reference import network as refnet
 
@@ -29,18 +30,17 @@ def numerical_grads(cell: str, params: dict, X, Y, h0, c0, step: float,
     """Central differences of the reference loss for every element of every parameter."""
     work = {k: v.astype(dtype) for k, v in params.items()}
     h0, c0 = h0.astype(dtype), c0.astype(dtype)
-    # The output layer's parameters do not change the hidden states: their losses are
-    # computed from the top states of one unperturbed run (bitwise the same numbers as
-    # loss_only, which is output_loss of those states), not from 2 recurrences per element.
+    # The output layer's parameters do not change the hidden states: their differences come
+    # from the top states of one unperturbed run, all elements at once (output_differences).
     top = refnet.top_states(cell, work, X, h0, c0)
+    grads = output_differences(top, work["W_y"], work["b_y"], Y, step)
 
-    def loss(name):
-        if name in ("W_y", "b_y"):
-            return refnet.output_loss(top, work["W_y"], work["b_y"], Y)
+    def loss():
         return refnet.loss_only(cell, work, X, Y, h0, c0)
 
-    grads = {}
     for name, theta in work.items():
+        if name in grads:
+            continue
         g = np.zeros(theta.shape, np.float64)
         flat, gflat = theta.reshape(-1), g.reshape(-1)
         elements = range(flat.size)
@@ -54,9 +54,9 @@ def numerical_grads(cell: str, params: dict, X, Y, h0, c0, step: float,
         for i in elements:
             old = flat[i]
             flat[i] = old + dtype(step)
-            plus, up = loss(name), flat[i]
+            plus, up = loss(), flat[i]
             flat[i] = old - dtype(step)
-            minus, down = loss(name), flat[i]
+            minus, down = loss(), flat[i]
             flat[i] = old
             gflat[i] = (plus - minus) / (up - down)   # the step actually taken, after rounding
         grads[name] = g

@@ -31,3 +31,35 @@ def test_the_check_detects_a_wrong_gradient(monkeypatch):
     rows = {r.name: r for r in check_network("gru", hidden=5, layers=2, streams=3, seq_length=10)}
     assert rows["l2.W_h"].max_error > 1e-3
     assert all(r.max_error <= 1e-6 for n, r in rows.items() if n != "l2.W_h")
+
+
+def test_output_layer_differences_equal_one_pass_per_element():
+    """output_differences (all of W_y and b_y at once) against the plain way: the reference
+    loss of the chunk with one element moved, two passes per element, in extended precision."""
+    import numpy as np
+
+    from fastrnn.gradcheck import output_differences
+    from fastrnn.reference import network as refnet
+
+    rng = np.random.default_rng(3)
+    T, B, m, K = 7, 2, 4, 9
+    top = np.tanh(rng.standard_normal((T, B, m))).astype(np.longdouble)
+    W_y = (rng.standard_normal((m, K)) * 0.5).astype(np.longdouble)
+    b_y = (rng.standard_normal(K) * 0.5).astype(np.longdouble)
+    Y = rng.integers(0, K, (T, B))
+    Y[0, 0] = Y[1, 1] = 3                 # a column that is some steps' target
+    step = 1e-4
+    fast = output_differences(top, W_y, b_y, Y, step)
+    for name, theta in (("W_y", W_y), ("b_y", b_y)):
+        slow = np.zeros(theta.shape)
+        flat, sflat = theta.reshape(-1), slow.reshape(-1)
+        for i in range(flat.size):
+            old = flat[i]
+            flat[i] = old + np.longdouble(step)
+            plus, up = refnet.output_loss(top, W_y, b_y, Y), flat[i]
+            flat[i] = old - np.longdouble(step)
+            minus, down = refnet.output_loss(top, W_y, b_y, Y), flat[i]
+            flat[i] = old
+            sflat[i] = (plus - minus) / (up - down)
+        assert fast[name].shape == theta.shape
+        np.testing.assert_allclose(fast[name], slow, rtol=1e-11, atol=1e-14)
