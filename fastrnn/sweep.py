@@ -789,10 +789,13 @@ def best_command(row: dict, keys: list[str], manifest: dict) -> list[str]:
     def setting(name: str, default: str) -> str:
         if row.get(name) not in (None, ""):
             return str(row[name])
-        flag = "--" + name
+        flag = "--" + name.replace("_", "-")
         return fixed[fixed.index(flag) + 1] if flag in fixed[:-1] else default
 
-    trial = SimpleNamespace(cell=setting("cell", "rnn"), optimizer=setting("optimizer", "adagrad"))
+    # what config.inapplicable reads of a trial
+    trial = SimpleNamespace(cell=setting("cell", "rnn"), optimizer=setting("optimizer", "adagrad"),
+                            val_frac=float(setting("val_frac", "0")),
+                            eta_decay=float(setting("eta_decay", "1")))
 
     def unused(flag: str) -> bool:
         return inapplicable(trial, [flag[2:].replace("-", "_")]) is not None

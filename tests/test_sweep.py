@@ -100,7 +100,13 @@ def test_best_command_leaves_out_what_the_best_trial_never_reads(small_text, tmp
     adam = best_command({"optimizer": "adam", "alpha": "0.9", "seed": "0"}, keys, manifest)
     assert adam[3:5] == ["--hidden", "4"] and adam[5:7] == ["--beta1", "0.8"]
     assert "--alpha" not in adam
-    for cmd in (rms, adam):
+    # options another option makes read: --eval-every only where the trial holds text out
+    held = {"text": small_text, "train_args": ["--hidden", "4", "--eval-every", "2",
+                                               "--max-updates", "3", "-q"]}
+    none = best_command({"val_frac": "0.0", "seed": "0"}, ["val_frac", "seed"], held)
+    some = best_command({"val_frac": "0.2", "seed": "0"}, ["val_frac", "seed"], held)
+    assert "--eval-every" not in none and some[5:7] == ["--eval-every", "2"]
+    for cmd in (rms, adam, none, some):
         run(*cmd[1:-1], str(tmp_path / "best.h5"), "--overwrite")
 
 
