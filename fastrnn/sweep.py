@@ -513,20 +513,23 @@ def local_cluster(n_workers: int, dashboard_address: str = ":8787"):
 
 
 def close_cluster(client, cluster, timeout: float = 10.0) -> None:
-    """Close the client, and a local cluster (None: a remote one, not ours to close) workers
-    first: a worker whose scheduler closes under it logs a heartbeat failure with a traceback
-    (it failed one CI run of the sweep tests), so the workers are retired and gone before the
-    scheduler stops."""
+    """Close the client, then a local cluster (None: a remote one, not ours to close) workers
+    first. The client goes first so that the scheduler has forgotten the corpus it scattered:
+    retiring a worker that holds data a client still wants logs an ERROR ("caused the cluster
+    to lose scattered data") on a sweep stopped by Ctrl-C. The workers go before the
+    scheduler: a worker whose scheduler closes under it logs a heartbeat failure with a
+    traceback (it failed one CI run of the sweep tests)."""
     try:
-        if cluster is not None:
-            cluster.scale(0)
-            deadline = time.monotonic() + timeout
-            while cluster.workers and time.monotonic() < deadline:
-                time.sleep(0.05)
-    finally:
         client.close()
+    finally:
         if cluster is not None:
-            cluster.close()
+            try:
+                cluster.scale(0)
+                deadline = time.monotonic() + timeout
+                while cluster.workers and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            finally:
+                cluster.close()
 
 
 def usable_cores() -> int:
@@ -660,6 +663,7 @@ def run_sweep(client, corpus, trials: list[Trial], out_dir: str, keys: list[str]
             write()
         time.sleep(0.05)
     write()
+    corpus_future.release()         # before the cluster closes (see close_cluster)
     result.rows = list(rows.values())
     result.overheads = _overheads(rows, submitted, received)
     result.elapsed = time.time() - t0
