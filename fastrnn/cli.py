@@ -335,7 +335,8 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
         _check_applicable(ctx, cfg, opts)
     # the input is checked before the output: `train nosuch.txt` is about nosuch.txt
     corpus = read_input(text, encoding=encoding, json_field=json_field, config=cfg)
-    train_corpus, val = split_validation(corpus, cfg.val_frac, cfg.seq_length)
+    train_corpus, val = split_validation(corpus, cfg.val_frac, cfg.seq_length,
+                                         state.corpus_chars if resume else None)
     schedule = _schedule(train_corpus, cfg)
     _check_out(out, overwrite, resume, text)
     # one writer per checkpoint for the whole run: released when the command's context closes

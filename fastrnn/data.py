@@ -285,9 +285,15 @@ def decode(ids, vocab: str) -> str:
     return "".join(vocab[i] for i in ids)
 
 
-def split_validation(corpus: Corpus, frac: float,
-                     seq_length: int | None = None) -> tuple[Corpus, Corpus | None]:
+def split_validation(corpus: Corpus, frac: float, seq_length: int | None = None,
+                     train_chars: int | None = None) -> tuple[Corpus, Corpus | None]:
     """Hold out the last `frac` of the ids as a validation corpus (same vocabulary).
+
+    A corpus of several documents (per-record training) is cut at the document start nearest
+    to that point, so every held-out record is whole, end-of-record symbols and all
+    (docs/validation.md). train_chars: the training length a resumed checkpoint recorded; one
+    written before cuts moved to record starts was cut inside a record, and resuming it keeps
+    that cut (its text would otherwise not be the one trained on).
 
     With seq_length, both parts must hold at least seq_length+1 characters: a shorter
     validation text gives no loss (or the loss of one prediction), a shorter training text no
@@ -295,6 +301,9 @@ def split_validation(corpus: Corpus, frac: float,
     if frac <= 0:
         return corpus, None
     cut = int(round(corpus.n_chars * (1.0 - frac)))
+    if corpus.doc_starts.size > 1 and train_chars != cut:
+        starts = corpus.doc_starts[1:]
+        cut = int(starts[np.argmin(np.abs(starts - cut))])
     if seq_length is not None:
         need, total = seq_length + 1, corpus.n_chars
         if total - cut < need:

@@ -171,10 +171,18 @@ NETWORK_VALIDATION_METHOD = ("held-out text read from a zero state, the state ca
                              "it, as fastrnn eval reads a text (docs/validation.md)")
 
 
+# per record (both engines): as training reads records
+RECORD_VALIDATION_METHOD = ("held-out records, each read from a zero state after its "
+                            "end-of-record symbol, as training reads records "
+                            "(docs/validation.md)")
+
+
 def validation_method(config) -> str:
     """How the run's validation loss was measured, in one line (info, plot, report)."""
     from .nettrain import uses_network
 
+    if config.reset_per_record:
+        return RECORD_VALIDATION_METHOD
     if uses_network(config):
         return NETWORK_VALIDATION_METHOD
     return VALIDATION_METHOD.format(tau=config.seq_length)

@@ -327,10 +327,12 @@ def run_trial(corpus, config: dict, out_path: str, stop_event_name: str | None =
     try:
         pin_process()     # one BLAS thread: one trial per core is the sweep's parallelism
         cfg = TrainConfig.from_dict(config)
-        train_corpus, val = split_validation(corpus, cfg.val_frac)
-        total = planned_updates(train_corpus, cfg)            # validates seq_length too
         if os.path.exists(out_path):
             state = load_state(out_path)
+        train_corpus, val = split_validation(corpus, cfg.val_frac,
+                                             train_chars=state and state.corpus_chars)
+        total = planned_updates(train_corpus, cfg)            # validates seq_length too
+        if state is not None:
             _check_resumable(state, cfg, out_path)
             if state.vocab != train_corpus.vocab or state.corpus_chars != train_corpus.n_chars \
                     or state.corpus_digest not in ("", train_corpus.digest()):

@@ -231,3 +231,27 @@ def test_cli_trains_resumes_and_samples_records_with_streams(records, tmp_path):
     assert len(lines) == 3 and lines[-1] == "" and END_OF_RECORD not in out, out
     info = run("info", once).output
     assert "one document per record" in info and "3 streams" in info
+
+
+def test_held_out_records_are_whole(tmp_path):
+    """--val-frac on per-record text cuts at the record start nearest to the fraction: every
+    held-out record starts with its end-of-record symbol and is scored whole. A checkpoint
+    from before (cut inside a record) resumes with its own cut."""
+    from fastrnn.data import read_corpus, split_validation
+
+    path = tmp_path / "recs.json"
+    path.write_text(json.dumps([{"text": "record number %d, " % i * (1 + i % 3)}
+                                for i in range(40)]))
+    corpus = read_corpus(str(path), reset_per_record=True)
+    eor = corpus.vocab.index(END_OF_RECORD)
+    nominal = int(round(corpus.n_chars * 0.9))
+    assert nominal not in corpus.doc_starts                 # the fraction falls in a record
+    train_part, val = split_validation(corpus, 0.1, 25)
+    assert train_part.n_chars in corpus.doc_starts
+    assert abs(train_part.n_chars - nominal) <= max(np.diff(corpus.doc_starts))
+    assert train_part.ids[-1] == eor and val.ids[0] == eor
+    assert train_part.n_chars + val.n_chars == corpus.n_chars
+    for start, end in val.doc_bounds():                      # whole records, ␞ ... ␞
+        assert val.ids[start] == eor and val.ids[end - 1] == eor
+    legacy, _ = split_validation(corpus, 0.1, 25, train_chars=nominal)
+    assert legacy.n_chars == nominal

@@ -201,3 +201,16 @@ def test_bad_checkpoints_give_one_line_errors(command, tmp_path, other_h5):
 def test_eval_missing_text_one_line_error(overfit, tmp_path):
     ckpt, _ = overfit
     assert "no such file" in one_line_error(run("eval", ckpt, tmp_path / "nope.txt", ok=False))
+
+
+def test_validation_method_says_how_each_kind_of_run_was_scored():
+    from fastrnn.config import TrainConfig
+    from fastrnn.runinfo import validation_method
+
+    assert "starting from training's state" in validation_method(TrainConfig())
+    assert "from a zero state" in validation_method(TrainConfig(cell="lstm"))
+    for cfg in (TrainConfig(reset_per_record=True),
+                TrainConfig(cell="gru", batch=3, reset_per_record=True)):
+        method = validation_method(cfg)
+        assert "held-out records, each read from a zero state" in method
+        assert "training's state" not in method
