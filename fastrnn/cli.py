@@ -650,7 +650,7 @@ def eval_cmd(checkpoint_path, text, best, encoding, json_field, unescape_html, a
     state = model.state
     name, docs = read_documents(text, encoding=encoding, json_field=json_field,
                                 config=state.config, unescape_html=unescape_html)
-    result = model.evaluate(docs)
+    result = model.evaluate_documents(docs)
     if best and state.best_update >= 0:
         desc = (f"best of {checkpoint_path} (update {state.best_update:,}, smooth loss "
                 f"{state.best_smooth:.3f}), K={len(model.vocab)}")

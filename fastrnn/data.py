@@ -400,11 +400,20 @@ def record_documents(path: str, *, encoding: str = "utf-8", json_field: str | No
     recs = [r for r in recs if r]
     if not reset_per_record:
         return [separator.join(recs)]
+    return as_records(recs, path)
+
+
+def as_records(recs: list[str], where: str) -> list[str]:
+    """Per-record documents: each non-empty record between END_OF_RECORD symbols, as
+    per-record training, validation and `eval` read them."""
+    out = []
     for i, r in enumerate(recs):
         if END_OF_RECORD in r:
-            raise FastrnnError(f"{path}: record {i} contains {END_OF_RECORD!r} (U+241E), the "
+            raise FastrnnError(f"{where}: record {i} contains {END_OF_RECORD!r} (U+241E), the "
                                "end-of-record symbol of per-record training")
-    return [END_OF_RECORD + r + END_OF_RECORD for r in recs]
+        if r:
+            out.append(END_OF_RECORD + r + END_OF_RECORD)
+    return out
 
 
 def is_json_input(path: str, json_field: str | None) -> bool:

@@ -67,10 +67,21 @@ class _TrainedModel:
     def evaluate(self, text: str | list[str]):
         """Loss of a text (or of a list of documents, each from the zero state) under this
         model: a fastrnn.evaluate.EvalResult with .nats, .bits, .perplexity and the counted
-        characters outside the vocabulary, exactly as `fastrnn eval` computes it."""
-        from .evaluate import evaluate
+        characters outside the vocabulary, exactly as `fastrnn eval` computes it. For a model
+        trained per record (--reset-per-record) a list is a list of records, scored as `eval`
+        scores a JSON file of them: each between end-of-record symbols, as in training."""
+        from .data import as_records
 
         docs = [text] if isinstance(text, str) else list(text)
+        if not isinstance(text, str) and self.config.reset_per_record:
+            docs = as_records(docs, "evaluate")
+        return self.evaluate_documents(docs)
+
+    def evaluate_documents(self, docs: list[str]):
+        """evaluate() of documents as given, each from the zero state (`fastrnn eval`'s
+        documents, records already between their end-of-record symbols)."""
+        from .evaluate import evaluate
+
         net = getattr(self.state, "net", None)
         return evaluate(self.weights if net is not None else self.params, self.vocab, docs,
                         net=net)

@@ -123,3 +123,19 @@ def test_prime_continues_from_the_models_state(small_text, tmp_path):
     assert m.sample(80, seed=5, prime="The ") == want     # the Python API primes alike
     plain = run("sample", out, "-n", 80, "--seed", 5).output
     assert plain == m.sample(80, seed=5) + "\n"       # without a prime: as the Python API
+
+
+def test_the_python_api_scores_a_list_of_records_as_eval_scores_their_json(tweets):
+    import html
+
+    from fastrnn import load
+
+    path, out = tweets
+    cli = json.loads(run("eval", out, path, "--json").output)
+    records = [html.unescape(r["text"]) for r in json.loads(path.read_text())]
+    api = load(str(out)).evaluate(records)
+    assert api.predictions == cli["predictions"]
+    assert api.nats == pytest.approx(cli["nats_per_char"], rel=1e-12)
+    # a single string is a text, as `eval` reads a .txt file: no end-of-record symbols
+    one = load(str(out)).evaluate(records[0])
+    assert one.predictions == len(records[0]) - 1
