@@ -40,13 +40,14 @@ class Progress:
         self.last_log = None
         self.total = self.per_epoch = self.epochs = 0
         self.val = None          # latest validation loss (nats/char)
+        self.val_update = 0      # the update it was measured at (validation runs behind)
 
     # ------------------------------------------------------------------ training events
     def start(self, state, total: int, per_epoch: int) -> None:
         self.total, self.per_epoch = total, per_epoch
         self.epochs = -(-total // per_epoch) if per_epoch else 0
         if state.val_history:
-            self.val = state.val_history[-1][1]
+            self.val_update, self.val = state.val_history[-1]
         self.message(f"training on {state.corpus_name}: {state.corpus_chars:,} chars, "
                      f"K={len(state.vocab)}, m={state.hidden}, {per_epoch:,} updates/epoch, "
                      f"{total:,} updates in all ({state.config.dtype})")
@@ -62,7 +63,7 @@ class Progress:
             self.last_log = time.monotonic()
 
     def validation(self, update: int, val_loss: float) -> None:
-        self.val = val_loss
+        self.val, self.val_update = val_loss, update
 
     def progress(self, state, chars_per_sec: float) -> None:
         if self.bar is not None:
@@ -83,7 +84,9 @@ class Progress:
         tau = chars_per_update(state.config)
         done = state.update - self.u0
         eta = (now - self.t0) * (self.total - state.update) / done if done > 0 else None
-        val = f"val loss {self.val:.4f} nats/char" if self.val is not None else "val loss n/a"
+        # the latest finished validation: it runs beside training, so it is of an earlier update
+        val = (f"val loss {self.val:.4f} nats/char (update {self.val_update:,})"
+               if self.val is not None else "val loss n/a")
         return (f"update {state.update:,}/{self.total:,} ({state.update / max(self.total, 1):.0%})"
                 f" epoch {min(state.epoch + 1, self.epochs)}/{self.epochs}"
                 f" smooth loss {state.smooth_loss:.3f} ({state.smooth_loss / tau:.4f} nats/char)"
