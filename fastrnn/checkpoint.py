@@ -49,7 +49,7 @@ import numpy as np
 from .config import TrainConfig
 from .errors import FastrnnError
 from .model import PARAM_NAMES, Params, check_params
-from .runstate import TrainState
+from .runstate import TrainState, check_state, fixed_fields
 
 FORMAT_NAME = "fastrnn-checkpoint"
 FORMAT_VERSION = 2
@@ -284,6 +284,7 @@ def save(state: TrainState, path: str) -> None:
     leaves either the previous checkpoint or the new one, never a mix; a failed write (disk
     full, no permission) raises FastrnnError and leaves the previous checkpoint untouched.
     A symlink is written through to its target; an existing file keeps its mode."""
+    check_state(state, "save")
     real = target_path(path)
     directory = os.path.dirname(real)
     if not os.path.isdir(directory):
@@ -587,7 +588,7 @@ def _read_state(f: h5py.File, path: str) -> TrainState:
                   next_x0=next_x0, smooth_loss=smooth_loss, loss_history=loss,
                   smooth_history=smooth, samples=samples, val_history=val,
                   rng_state=rng_state, wall_time=wall_time, changes=changes,
-                  corpus_digest=digest)
+                  corpus_digest=digest, fixed=fixed_fields(config))
     if uses_network(config):
         from .nettrain import NetState, _state_to_counters, attach
 
@@ -596,7 +597,7 @@ def _read_state(f: h5py.File, path: str) -> TrainState:
         _state_to_counters(state)
         return state
     return TrainState(
-        changes=changes, corpus_digest=digest,
+        changes=changes, corpus_digest=digest, fixed=fixed_fields(config),
         config=config, vocab=vocab, corpus_name=corpus_name,
         corpus_chars=corpus_chars, params=Params.from_course(params),
         mem=Params.from_course(mem), best=Params.from_course(best),

@@ -30,7 +30,8 @@ from .background import BackgroundValidation
 from .model import aligned_copy
 from .threads import engine_threads
 from .runstate import (BLOCK_SECONDS, PROGRESS_EVERY, Callbacks, TrainState, check_digest,
-                       grow, next_multiple, stop_on_divergence, validation_missing)
+                       fixed_fields, grow, next_multiple, stop_on_divergence,
+                       validation_missing)
 
 
 def uses_network(config: TrainConfig) -> bool:
@@ -102,7 +103,8 @@ def new_net_state(corpus: Corpus, config: TrainConfig) -> NetState:
     net.init(seed=config.seed, sig=config.sig)
     run = net.new_run(streams=config.batch, capacity=PROGRESS_EVERY)
     rng = np.random.default_rng([config.seed, 1])
-    state = NetState(config=config, vocab=corpus.vocab, corpus_name=corpus.name,
+    state = NetState(config=config, fixed=fixed_fields(config), vocab=corpus.vocab,
+                     corpus_name=corpus.name,
                      corpus_chars=corpus.n_chars, params=None, mem=None, best=None,
                      best_hprev=None, rng_state=rng.bit_generator.state,
                      corpus_digest=corpus.digest())

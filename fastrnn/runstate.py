@@ -69,6 +69,9 @@ class TrainState:
     interrupted: bool = False       # the last train() call stopped on request
     changes: list = field(default_factory=list)   # (update, option, old, new) on --resume
     corpus_digest: str = ""         # Corpus.digest() of the text trained on ("": not known)
+    # the config values the run keeps for life (fixed_fields), as it was made or loaded: a
+    # library user may edit state.config; train() and save() refuse edits of these
+    fixed: dict = field(default_factory=dict)
 
     @property
     def hidden(self) -> int:
@@ -86,6 +89,40 @@ class Callbacks:
     def on_checkpoint(self, state: TrainState): ...
     def should_stop(self) -> bool:
         return False
+
+
+def fixed_fields(cfg: TrainConfig) -> dict:
+    """The config values a run keeps for its whole life: all but what --resume may change
+    (TrainConfig.RESUMABLE and TUNABLE) and the derived chars_per_update."""
+    free = set(TrainConfig.RESUMABLE) | set(TrainConfig.TUNABLE) | {"chars_per_update"}
+    return {k: v for k, v in cfg.as_dict().items() if k not in free}
+
+
+def check_state(state, doing: str) -> None:
+    """Before train() or save(): a TrainState whose config (which a library user may edit)
+    still passes its rules and still describes the run its arrays hold. An edit of the model,
+    the reading of the text or the optimizer would train or save something its checkpoint
+    could not load, or load as another run."""
+    from .config import course_algorithm
+
+    if not isinstance(state, TrainState):
+        raise FastrnnError(f"{doing}: expected a training state (fastrnn.new_state or "
+                           f"fastrnn.load_state), got {type(state).__name__}")
+    if not isinstance(state.config, TrainConfig):
+        raise FastrnnError(f"{doing}: state.config is a {type(state.config).__name__}, not a "
+                           "TrainConfig")
+    state.config.validate()             # fields assigned after construction
+    now = fixed_fields(state.config)
+    for name, made in state.fixed.items():
+        if now.get(name) != made:
+            raise FastrnnError(
+                f"{doing}: state.config.{name} is {now.get(name)!r}, but the run was made with "
+                f"{made!r}; a run keeps its model, text reading and optimizer (only "
+                f"{', '.join(TrainConfig.RESUMABLE + TrainConfig.TUNABLE)} may change)")
+    if course_algorithm(state.config) == (getattr(state, "net", None) is not None):
+        raise FastrnnError(f"{doing}: state.config.dropout {state.config.dropout:g} would move "
+                           "the run between the course's engine and the general one "
+                           "(docs/models.md)")
 
 
 def check_digest(state: TrainState, corpus, source: str = "the one trained on") -> None:

@@ -24,8 +24,8 @@ from .sample import sample_ids
 from .background import BackgroundValidation
 # DivergenceError stays importable from here (fastrnn.train.DivergenceError, as before the split)
 from .runstate import (BLOCK_SECONDS, PROGRESS_EVERY, Callbacks, DivergenceError,  # noqa: F401
-                       TrainState, check_digest, grow, next_multiple, stop_on_divergence,
-                       validation_missing)
+                       TrainState, check_digest, check_state, fixed_fields, grow,
+                       next_multiple, stop_on_divergence, validation_missing)
 from .threads import engine_threads
 
 
@@ -41,8 +41,8 @@ def new_state(corpus: Corpus, config: TrainConfig) -> TrainState:
     params = Params.from_course(init_params(K, config.hidden, config.sig, config.seed,
                                             config.dtype))
     rng = np.random.default_rng([config.seed, 1])   # sampling stream, apart from the init draws
-    return TrainState(config=config, vocab=corpus.vocab, corpus_name=corpus.name,
-                      corpus_chars=corpus.n_chars, params=params,
+    return TrainState(config=config, fixed=fixed_fields(config), vocab=corpus.vocab,
+                      corpus_name=corpus.name, corpus_chars=corpus.n_chars, params=params,
                       mem=Params.zeros(K, config.hidden, config.dtype), best=params.copy(),
                       best_hprev=np.zeros(config.hidden, params.U.dtype),
                       hprev=np.zeros(config.hidden, params.U.dtype),
@@ -57,6 +57,25 @@ def validation_loss(params: Params | dict, val: Corpus) -> float:
     return total / max(count, 1)
 
 
+def _check_inputs(state: TrainState, corpus, callbacks, val) -> None:
+    """train()'s arguments as the library receives them: one-line errors, and a validation
+    text read with the run's vocabulary (the kernels index the parameters by its ids)."""
+    if not isinstance(corpus, Corpus):
+        raise FastrnnError(f"train: corpus must be a Corpus (fastrnn.read_corpus), got "
+                           f"{type(corpus).__name__}")
+    if isinstance(callbacks, type):
+        raise FastrnnError(f"train: callbacks must be an instance (e.g. {callbacks.__name__}()), "
+                           "not the class")
+    if val is not None:
+        if not isinstance(val, Corpus):
+            raise FastrnnError(f"train: val must be a Corpus or None, got {type(val).__name__}")
+        if val.vocab != state.vocab:
+            raise FastrnnError(
+                f"train: the validation text's vocabulary ({len(val.vocab)} characters) differs "
+                f"from the run's ({len(state.vocab)}); hold it out of the same text with "
+                "fastrnn.split_validation(corpus, frac)")
+
+
 def train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None = None,
           val: Corpus | None = None, threads: int = 1) -> TrainState:
     """Train until config.epochs epochs or config.max_updates updates in total are done.
@@ -69,6 +88,8 @@ def train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None = None,
     """
     from .nettrain import NetState, train_network
 
+    check_state(state, "train")
+    _check_inputs(state, corpus, callbacks, val)
     if isinstance(state, NetState):
         return train_network(state, corpus, callbacks, val, threads)
     with engine_threads(), BackgroundValidation(state, callbacks or Callbacks()) as bg:

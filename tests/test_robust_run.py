@@ -130,3 +130,54 @@ def test_an_interrupt_wins_over_divergence_and_saves_the_finite_state(small_text
     state = train(state, corpus, callbacks=StopAfter(stop_on_call=2))
     assert state.interrupted
     assert all(np.isfinite(v).all() for v in state.params.values())
+
+
+# ---------------------------------------------------- the library's train() and save() guard
+@pytest.fixture
+def api_text(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text(builtin_text()[:4000], encoding="utf-8")
+    return read_corpus(str(path))
+
+
+@pytest.mark.parametrize("cfg", [TrainConfig(hidden=8, max_updates=5, sample_every=0),
+                                 TrainConfig(cell="lstm", batch=2, hidden=8, max_updates=5,
+                                             sample_every=0)], ids=["course", "lstm"])
+def test_a_validation_text_of_another_vocabulary_is_refused(api_text, cfg):
+    # its ids would index the parameters' rows out of bounds (the LSTM kernels corrupted the
+    # heap) or against the wrong characters
+    other = read_corpus(None)
+    with pytest.raises(FastrnnError, match=r"^train: the validation text's vocabulary \(\d+ "
+                                           r"characters\) differs from the run's"):
+        train(new_state(api_text, cfg), api_text, val=other)
+
+
+def test_an_edited_config_is_refused_before_training_or_saving(api_text, tmp_path):
+    from dataclasses import replace
+
+    from fastrnn.checkpoint import save
+
+    state = train(new_state(api_text, TrainConfig(hidden=8, max_updates=5, sample_every=0)),
+                  api_text)
+    path = tmp_path / "ck.h5"
+    save(state, str(path))
+    before = path.read_bytes()
+    for edit in (dict(dtype="float32"), dict(hidden=9), dict(optimizer="adam"),
+                 dict(cell="gru"), dict(seq_length=10)):
+        state.config = replace(load_state(str(path)).config, **edit)
+        name = next(iter(edit))
+        for action in (lambda: train(state, api_text), lambda: save(state, str(path))):
+            with pytest.raises(FastrnnError, match=rf"state\.config\.{name} is .*, but the run "
+                                                   "was made with"):
+                action()
+    assert path.read_bytes() == before
+    state = load_state(str(path))
+    state.config.eta = "0.1"                   # assigned past the constructor's checks
+    with pytest.raises(FastrnnError, match=r"^--eta must be a number, got '0\.1'$"):
+        train(state, api_text)
+    state.config.eta, state.config.max_updates = 0.05, 8      # what --resume may change
+    save(train(state, api_text), str(path))
+    assert load_state(str(path)).update == 8
+    with pytest.raises(FastrnnError, match=r"callbacks must be an instance \(e\.g\. "
+                                           r"Callbacks\(\)\), not the class"):
+        train(state, api_text, callbacks=Callbacks)
