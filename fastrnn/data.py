@@ -392,15 +392,25 @@ def record_documents(path: str, *, encoding: str = "utf-8", json_field: str | No
     """The documents of a JSON list of records: one per record, surrounded by END_OF_RECORD,
     with reset_per_record; else one, the records joined by separator. unescape_html decodes
     HTML entities (&amp; -> &) in the record text, as tweet archives need."""
+    return json_documents(path, _read_text(path, encoding, keep_newlines), json_field=json_field,
+                          reset_per_record=reset_per_record, separator=separator,
+                          unescape_html=unescape_html)
+
+
+def json_documents(where: str, text: str, *, json_field: str | None = None,
+                   reset_per_record: bool = False, separator: str = "\n",
+                   unescape_html: bool = False) -> list[str]:
+    """record_documents of a JSON text already read (`where` names it in errors: a path, or
+    stdin)."""
     import html
 
-    recs = _records(path, _read_text(path, encoding, keep_newlines), json_field or "text")
+    recs = _records(where, text, json_field or "text")
     if unescape_html:
         recs = [html.unescape(r) for r in recs]
     recs = [r for r in recs if r]
     if not reset_per_record:
         return [separator.join(recs)]
-    return as_records(recs, path)
+    return as_records(recs, where)
 
 
 def as_records(recs: list[str], where: str) -> list[str]:

@@ -46,7 +46,8 @@ class EvalResult:
 
 def read_documents(text: str, *, encoding: str = "utf-8", json_field: str | None = None,
                    config=None, unescape_html: bool | None = None) -> tuple[str, list[str]]:
-    """(name, documents) of TEXT: a file, '-' for stdin, or 'builtin:python-docs'.
+    """(name, documents) of TEXT: a file, "-" for stdin (JSON records with json_field), or
+    "builtin:python-docs".
 
     JSON records (a .json file or json_field) become documents as in training: one per record
     (between end-of-record symbols) if config.reset_per_record, else joined with
@@ -65,12 +66,21 @@ def read_documents(text: str, *, encoding: str = "utf-8", json_field: str | None
         raw = sys.stdin.buffer.read()
         try:
             doc = raw.decode(encoding)
-            return "<stdin>", [doc if keep else doc.replace("\r\n", "\n").replace("\r", "\n")]
         except UnicodeDecodeError as exc:
             raise FastrnnError(f"stdin is not valid {encoding} (byte {exc.start}); "
                                "pass --encoding") from None
         except LookupError:
             raise FastrnnError(f"unknown encoding: {encoding}") from None
+        doc = doc if keep else doc.replace("\r\n", "\n").replace("\r", "\n")
+        if json_field is None:
+            return "<stdin>", [doc]
+        from .data import json_documents
+
+        cfg = config or TrainConfig()       # JSON records on stdin: as from a .json file
+        return "<stdin>", json_documents(
+            "stdin", doc, json_field=json_field, reset_per_record=cfg.reset_per_record,
+            separator=cfg.record_separator,
+            unescape_html=cfg.unescape_html if unescape_html is None else unescape_html)
     if is_json_input(text, json_field):
         cfg = config or TrainConfig()
         docs = record_documents(text, encoding=encoding, json_field=json_field,

@@ -139,3 +139,13 @@ def test_the_python_api_scores_a_list_of_records_as_eval_scores_their_json(tweet
     # a single string is a text, as `eval` reads a .txt file: no end-of-record symbols
     one = load(str(out)).evaluate(records[0])
     assert one.predictions == len(records[0]) - 1
+
+
+def test_eval_reads_json_records_from_stdin_with_json_field(tweets):
+    path, out = tweets
+    from_file = json.loads(run("eval", out, path, "--json").output)
+    from_stdin = json.loads(run("eval", out, "-", "--json-field", "text", "--json",
+                                input=path.read_text()).output)
+    assert from_stdin["predictions"] == from_file["predictions"]
+    assert from_stdin["nats_per_char"] == from_file["nats_per_char"]
+    assert from_stdin["unknown_chars"] == 0
