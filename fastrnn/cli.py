@@ -202,13 +202,17 @@ def _echo_stream(pieces, prime: str | None) -> None:
 
 
 def _check_out(out: str, overwrite: bool, resume: str | None, text: str):
+    """Before any training: --out must be a file name this run may write."""
+    if not out.strip():
+        raise FastrnnError("--out is empty; give the checkpoint's file name (e.g. -o ckpt.h5)")
+    if os.path.isdir(out):       # before "exists": --overwrite would not help
+        raise FastrnnError(f"--out {out} is a directory; give a file name (e.g. "
+                           f"{os.path.join(out, 'ckpt.h5')})")
     if os.path.exists(out) and os.path.exists(text) and os.path.samefile(out, text):
         raise FastrnnError(f"--out {out} is TEXT itself; choose another checkpoint name")
     if os.path.exists(out) and not overwrite and not (
             resume and os.path.abspath(resume) == os.path.abspath(out)):
         raise FastrnnError(f"{out} exists; pass --overwrite to replace it, or --resume {out}")
-    if os.path.isdir(out):
-        raise FastrnnError(f"--out {out} is a directory")
     check_parent_writable(out, "--out")
 
 
@@ -722,6 +726,8 @@ def report(checkpoint_path, text, out, overwrite, sample_length, seed, temperatu
     ReportConfig(sample_length=sample_length, seed=seed, temperature=temperature,
                  gradcheck_hidden=gradcheck_hidden, evolution_every=every,
                  evolution_until=until)            # validates, before any file is written
+    if not out.strip():
+        raise FastrnnError("--out is empty; give the report's directory (e.g. -o report)")
     gc = GradcheckConfig(hidden=gradcheck_hidden)
     opts = ReportOptions(text=text, encoding=encoding, sample_length=sample_length, seed=seed,
                          temperature=temperature, gradcheck=gc, evolution_every=every,

@@ -180,10 +180,18 @@ def test_existing_out_without_overwrite(work):
     assert msg == "Error: ck.h5 exists; pass --overwrite to replace it, or --resume ck.h5"
 
 
-def test_out_is_a_directory(work):
-    (work / "adir").mkdir()
-    msg = fails(work, "train", "corpus.txt", "-o", "adir", "--overwrite", "-q")
-    assert msg == "Error: --out adir is a directory"
+def test_out_empty_is_refused_before_training(work):
+    msg = fails(work, "train", "corpus.txt", "-o", "", "-q")
+    assert msg == "Error: --out is empty; give the checkpoint's file name (e.g. -o ckpt.h5)"
+    msg = fails(work, "report", "ck.h5", "-o", "")
+    assert msg == "Error: --out is empty; give the report's directory (e.g. -o report)"
+
+
+def test_out_a_directory_says_so_with_or_without_overwrite(work):
+    (work / "d").mkdir()
+    for more in ([], ["--overwrite"]):
+        msg = fails(work, "train", "corpus.txt", "-o", "d", "-q", *more)
+        assert msg == f"Error: --out d is a directory; give a file name (e.g. {'d/ckpt.h5'})"
 
 
 def test_out_in_a_missing_directory(work):
