@@ -141,6 +141,12 @@ class _Validated:
 
     def validate(self) -> None:
         for f in fields(self):
+            value = getattr(self, f.name)
+            if type(value).__module__ == "numpy" and hasattr(value, "item") and \
+                    getattr(value, "ndim", None) == 0:
+                # np.int64(20), np.float32(0.1) (a library user's values): their Python value
+                # (without importing numpy here: config loads before anything heavy)
+                object.__setattr__(self, f.name, value.item())
             rule = self.RULES.get(f.name)
             if rule is None:          # a field added without a rule: a programming error
                 raise TypeError(f"{type(self).__name__}.{f.name} has no validation rule")

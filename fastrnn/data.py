@@ -237,7 +237,16 @@ def read_corpus(path: str | None, *, encoding: str = "utf-8", json_field: str | 
 
     JSON is used when json_field is given or the file ends in .json (field default "text").
     Ids are of the smallest unsigned type that holds them (uint8 up to 256 characters).
+    path may be a str or a path object (pathlib.Path).
     """
+    if path is not None:
+        try:
+            path = os.fspath(path)
+        except TypeError:
+            raise FastrnnError(f"read_corpus: expected a file name, got "
+                               f"{type(path).__name__}") from None
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
     if path is None:
         name, pieces, lengths = BUILTIN_NAME, [builtin_text()], None
         size = len(pieces[0])
@@ -298,7 +307,9 @@ def split_validation(corpus: Corpus, frac: float, seq_length: int | None = None,
     With seq_length, both parts must hold at least seq_length+1 characters: a shorter
     validation text gives no loss (or the loss of one prediction), a shorter training text no
     chunk. The error says how many characters each part got."""
-    if frac <= 0:
+    if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 <= frac < 1:
+        raise FastrnnError(f"val_frac must be a number in [0, 1), got {frac!r}")
+    if frac == 0:
         return corpus, None
     cut = int(round(corpus.n_chars * (1.0 - frac)))
     if corpus.doc_starts.size > 1 and train_chars != cut:

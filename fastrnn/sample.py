@@ -17,14 +17,12 @@ from .model import Params, as_params
 STREAM_PIECE = 64   # characters per kernel call when streaming: small enough to feel live
 
 
-def check_options(n: int, temperature: float, top_p: float) -> None:
-    """One-line errors for out-of-range sampling options."""
-    if n < 0:
-        raise FastrnnError(f"-n must be >= 0, got {n}")
-    if not temperature >= 0:
-        raise FastrnnError(f"--temperature must be >= 0 (0 = argmax), got {temperature}")
-    if not 0 < top_p <= 1:
-        raise FastrnnError(f"--top-p must be in (0, 1], got {top_p}")
+def check_options(n: int, temperature: float, top_p: float, seed: int | None = None) -> None:
+    """One-line errors for sampling options of the wrong type or out of range (the rules of
+    SampleConfig, which the command line goes through too)."""
+    from .config import SampleConfig
+
+    SampleConfig(n=n, temperature=temperature, top_p=top_p, seed=seed)
 
 
 def _hidden(p: Params, h: np.ndarray) -> np.ndarray:

@@ -33,8 +33,14 @@ def new_state(corpus: Corpus, config: TrainConfig) -> TrainState:
     """A fresh run: initial weights from config.seed, zero optimizer state. The course's
     configuration gets the DD2424 kernels; any other (cell, layers, streams, optimizer,
     dropout) the general engine's state (fastrnn.nettrain.NetState)."""
+    from .config import check_memory
     from .nettrain import new_net_state, uses_network
 
+    if not isinstance(corpus, Corpus) or not isinstance(config, TrainConfig):
+        raise FastrnnError(f"new_state: expected a Corpus and a TrainConfig, got "
+                           f"{type(corpus).__name__} and {type(config).__name__}")
+    config.validate()
+    check_memory(len(corpus.vocab), config)      # a clear error, not numpy's MemoryError
     if uses_network(config):
         return new_net_state(corpus, config)
     K = len(corpus.vocab)

@@ -25,6 +25,8 @@ def primed_ids(model, prime: str, skip_unknown: bool) -> np.ndarray:
     (the state expects it), then the prime's characters (unknown ones an error, or dropped).
     From the zero state a trained vanilla RNN can latch into a state it never trained in and
     print garbage (docs/validation.md)."""
+    if not isinstance(prime, str):
+        raise FastrnnError(f"prime must be a string, got {type(prime).__name__}")
     ids = encode(prime, model.vocab, skip_unknown=skip_unknown)
     if ids.size == 0:
         raise FastrnnError("--prime has no characters of the model's vocabulary")
@@ -72,6 +74,10 @@ class _TrainedModel:
         scores a JSON file of them: each between end-of-record symbols, as in training."""
         from .data import as_records
 
+        if not isinstance(text, (str, list, tuple)) or \
+                not all(isinstance(d, str) for d in ([text] if isinstance(text, str) else text)):
+            raise FastrnnError("evaluate: expected a string or a list of strings, got "
+                               f"{type(text).__name__}")
         docs = [text] if isinstance(text, str) else list(text)
         if not isinstance(text, str) and self.config.reset_per_record:
             docs = as_records(docs, "evaluate")
@@ -115,7 +121,7 @@ class Model(_TrainedModel):
     def stream(self, n: int = 1000, *, temperature: float = 1.0, top_p: float = 1.0,
                prime: str | None = None, seed: int | None = None, skip_unknown: bool = False):
         """Yield the synthesised text in small pieces, as it is drawn."""
-        check_options(n, temperature, top_p)
+        check_options(n, temperature, top_p, seed)
         h, x0 = self.hprev.copy(), self.x0
         if prime:
             h, x0 = warm(self.weights, h, primed_ids(self, prime, skip_unknown))
@@ -153,7 +159,7 @@ class NetModel(_TrainedModel):
         """Yield the synthesised text in small pieces, as it is drawn."""
         from .nettrain import prime_state
 
-        check_options(n, temperature, top_p)
+        check_options(n, temperature, top_p, seed)
         net = self.state.net
         h, c, x0 = self.hprev.copy(), self.cprev.copy(), self.x0
         if prime:

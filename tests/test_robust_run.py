@@ -181,3 +181,38 @@ def test_an_edited_config_is_refused_before_training_or_saving(api_text, tmp_pat
     with pytest.raises(FastrnnError, match=r"callbacks must be an instance \(e\.g\. "
                                            r"Callbacks\(\)\), not the class"):
         train(state, api_text, callbacks=Callbacks)
+
+
+def test_library_calls_with_wrong_arguments_are_one_line_errors(api_text, tmp_path):
+    """What a notebook user passes by mistake: a FastrnnError naming it, not a TypeError or
+    MemoryError from deep inside."""
+    import pathlib
+
+    from fastrnn import load
+    from fastrnn.checkpoint import save
+    from fastrnn.data import split_validation
+
+    text = tmp_path / "p.txt"
+    text.write_text(builtin_text()[:3000], encoding="utf-8")
+    assert read_corpus(pathlib.Path(text)).n_chars == 3000          # a Path is a file name
+    assert TrainConfig(hidden=np.int64(20), eta=np.float32(0.5)).hidden == 20   # numpy scalars
+    state = train(new_state(api_text, TrainConfig(hidden=8, max_updates=3, sample_every=0)),
+                  api_text)
+    save(state, str(tmp_path / "m.h5"))
+    model = load(str(tmp_path / "m.h5"))
+    cases = [
+        (lambda: new_state(api_text, TrainConfig(hidden=10**7)), r"^--hidden 10,000,000 needs"),
+        (lambda: new_state("text", TrainConfig()), r"^new_state: expected a Corpus"),
+        (lambda: read_corpus(5), r"^read_corpus: expected a file name, got int"),
+        (lambda: split_validation(api_text, "0.1"), r"^val_frac must be a number in \[0, 1\)"),
+        (lambda: split_validation(api_text, -0.1), r"^val_frac must be a number in \[0, 1\)"),
+        (lambda: train(state, "text"), r"^train: corpus must be a Corpus"),
+        (lambda: model.sample(5, seed=-1), r"^--seed must be >= 0, got -1$"),
+        (lambda: model.sample("5"), r"^-n must be an integer, got '5'$"),
+        (lambda: model.sample(5, temperature="1"), r"^--temperature must be a number"),
+        (lambda: model.sample(5, prime=5), r"^prime must be a string, got int$"),
+        (lambda: model.evaluate(b"hi"), r"^evaluate: expected a string or a list of strings"),
+    ]
+    for call, message in cases:
+        with pytest.raises(FastrnnError, match=message):
+            call()
