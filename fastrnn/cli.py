@@ -688,9 +688,12 @@ def plot(checkpoint_path, out, overwrite, width, height, dpi, log_y):
     from .plot import check_image_path, save_loss_plot
 
     check_image_path(out, overwrite)
-    save_loss_plot(load_state(checkpoint_path), out, overwrite=overwrite, width=width,
-                   height=height, dpi=dpi, log_y=log_y)
+    cramped = save_loss_plot(load_state(checkpoint_path), out, overwrite=overwrite,
+                             width=width, height=height, dpi=dpi, log_y=log_y)
     click.echo(f"wrote {out} ({width}x{height})")
+    if cramped:
+        click.echo(f"note: the text does not fit {width}x{height} pixels at --dpi {dpi}; lower "
+                   "--dpi or raise --width / --height", err=True)
 
 
 @cli.command(context_settings=CONTEXT)

@@ -11,6 +11,7 @@ drawn multiplied by that number so that it shares the left axis.
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
@@ -115,7 +116,12 @@ def loss_figure(state: TrainState, *, width: int = _P.width, height: int = _P.he
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=9, framealpha=0.9)   # "best": the least covered corner
     ax.set_title(title(state), fontsize=10)
-    fig.tight_layout()
+    # matplotlib warns (a raw Python warning) when the text does not fit the image (a small
+    # --width/--height or a large --dpi): the figure says so instead, save_loss_plot returns it
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig.tight_layout()
+    fig.fastrnn_cramped = any("ight layout" in str(w.message) for w in caught)
     return fig
 
 
@@ -133,11 +139,13 @@ def check_image_path(path: str, overwrite: bool) -> None:
     check_parent_writable(path, f"cannot write {path}")
 
 
-def save_loss_plot(state: TrainState, path: str, *, overwrite: bool = False, **kw) -> None:
-    """Draw loss_figure(state, **kw) into path (.png, .pdf or .svg)."""
+def save_loss_plot(state: TrainState, path: str, *, overwrite: bool = False, **kw) -> bool:
+    """Draw loss_figure(state, **kw) into path (.png, .pdf or .svg). Returns whether its text
+    did not fit (the image is written anyway)."""
     check_image_path(path, overwrite)
     fig = loss_figure(state, **kw)
     try:
         fig.savefig(path, format=os.path.splitext(path)[1].lower().lstrip("."))
     except OSError as exc:
         raise FastrnnError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return fig.fastrnn_cramped

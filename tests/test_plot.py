@@ -119,3 +119,11 @@ def test_bad_input_gives_one_line_errors(run_dir, tmp_path):
         run("plot", ckpt, "-o", tmp_path / "a.bmpx", ok=False))
     assert "is a directory" in one_line_error(run("plot", ckpt, "-o", tmp_path, ok=False))
     assert not (tmp_path / "a.png").exists()
+
+
+def test_text_that_does_not_fit_is_a_note_not_a_python_warning(run_dir, recwarn):
+    out = run("plot", run_dir / "ck.h5", "-o", run_dir / "tiny.png", "--width", 200,
+              "--height", 150).output
+    assert "wrote" in out and "note: the text does not fit 200x150 pixels" in out
+    assert "Warning" not in out and not [w for w in recwarn if "layout" in str(w.message)]
+    assert png_size(run_dir / "tiny.png") == (200, 150)
