@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
+import numbers
 import os
 import re
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import numpy as np
 from .errors import FastrnnError
 
 BUILTIN_NAME = "builtin:python-docs"
+DIGEST_BLOCK = 1 << 20   # ids hashed at a time by Corpus.digest (4 MB of scratch memory)
 
 
 @dataclass
@@ -37,11 +39,16 @@ class Corpus:
     def digest(self) -> str:
         """SHA-256 (hex) of the vocabulary, the ids and the document starts: a resumed run
         checks that its text is the one trained on, not just as long with the same
-        characters (the checkpoint stores it as corpus_digest)."""
-        h = hashlib.sha256(json.dumps(self.vocab).encode())
-        h.update(np.ascontiguousarray(self.ids, "<i4").tobytes())
-        h.update(np.ascontiguousarray(self.doc_starts, "<i8").tobytes())
-        return h.hexdigest()
+        characters (the checkpoint stores it as corpus_digest). Hashed in blocks (a few MB of
+        scratch memory whatever the text's size) and computed once per Corpus."""
+        cached = self.__dict__.get("_digest")
+        if cached is None:
+            h = hashlib.sha256(json.dumps(self.vocab).encode())
+            for i in range(0, self.ids.size, DIGEST_BLOCK):
+                h.update(np.ascontiguousarray(self.ids[i:i + DIGEST_BLOCK], "<i4").data)
+            h.update(np.ascontiguousarray(self.doc_starts, "<i8").data)
+            cached = self.__dict__["_digest"] = h.hexdigest()
+        return cached
 
     def doc_bounds(self) -> list[tuple[int, int]]:
         """(start, end) of every document in ids."""
@@ -300,21 +307,26 @@ def split_validation(corpus: Corpus, frac: float, seq_length: int | None = None,
 
     A corpus of several documents (per-record training) is cut at the document start nearest
     to that point, so every held-out record is whole, end-of-record symbols and all
-    (docs/validation.md). train_chars: the training length a resumed checkpoint recorded; one
-    written before cuts moved to record starts was cut inside a record, and resuming it keeps
-    that cut (its text would otherwise not be the one trained on).
+    (docs/validation.md) -- when that start is within a quarter of the held-out size of the
+    point: with a few long records the nearest start could hold out several times what was
+    asked, and the cut stays at the point (the record it falls in is split, its tail scored
+    as a record). train_chars: the training length a resumed checkpoint recorded; one written
+    before cuts moved to record starts was cut inside a record, and resuming it keeps that
+    cut (its text would otherwise not be the one trained on).
 
     With seq_length, both parts must hold at least seq_length+1 characters: a shorter
     validation text gives no loss (or the loss of one prediction), a shorter training text no
     chunk. The error says how many characters each part got."""
-    if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 <= frac < 1:
+    if isinstance(frac, bool) or not isinstance(frac, numbers.Real) or not 0 <= frac < 1:
         raise FastrnnError(f"val_frac must be a number in [0, 1), got {frac!r}")
     if frac == 0:
         return corpus, None
-    cut = int(round(corpus.n_chars * (1.0 - frac)))
+    cut = int(round(corpus.n_chars * (1.0 - float(frac))))
     if corpus.doc_starts.size > 1 and train_chars != cut:
         starts = corpus.doc_starts[1:]
-        cut = int(starts[np.argmin(np.abs(starts - cut))])
+        nearest = int(starts[np.argmin(np.abs(starts - cut))])
+        if abs(nearest - cut) <= (corpus.n_chars - cut) / 4:
+            cut = nearest
     if seq_length is not None:
         need, total = seq_length + 1, corpus.n_chars
         if total - cut < need:

@@ -77,7 +77,8 @@ def loss_figure(state: TrainState, *, width: int = _P.width, height: int = _P.he
         if i < MAX_CHANGE_LABELS:
             label = ", ".join(texts) + " (resumed)"
         elif i == MAX_CHANGE_LABELS:
-            label = f"{len(at) - i} more resumes with changes (fastrnn info)"
+            more = len(at) - i
+            label = f"{more} more resume{'s' if more > 1 else ''} with changes (fastrnn info)"
         ax.axvline(u, color="tab:green", ls="--", lw=1.2, gid="change", label=label)
     per = updates_per_epoch(state)
     if per and state.update >= per:
@@ -121,7 +122,11 @@ def loss_figure(state: TrainState, *, width: int = _P.width, height: int = _P.he
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fig.tight_layout()
-    fig.fastrnn_cramped = any("ight layout" in str(w.message) for w in caught)
+    layout = [w for w in caught if "ight layout" in str(w.message)]
+    for w in caught:                     # any other warning goes on as it came
+        if w not in layout:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    fig.fastrnn_cramped = bool(layout)
     return fig
 
 

@@ -22,6 +22,9 @@ def check_options(n: int, temperature: float, top_p: float, seed: int | None = N
     SampleConfig, which the command line goes through too)."""
     from .config import SampleConfig
 
+    # a numpy Generator or SeedSequence is a seed numpy's default_rng takes as it is
+    if isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
+        seed = None
     SampleConfig(n=n, temperature=temperature, top_p=top_p, seed=seed)
 
 

@@ -630,7 +630,7 @@ def run_sweep(client, corpus, trials: list[Trial], out_dir: str, keys: list[str]
             result.interrupted = stop.signum
             event.set()
             log("stopping: the running trials are writing their checkpoints, the others "
-                "will not start (signal again to abort at once)")
+                "will not start (signal again, a second or more later, to abort at once)")
         if stop.count > 1:
             result.aborted = True
             client.cancel(list(pending.values()))

@@ -265,7 +265,9 @@ def register(cli) -> None:
         if n:
             click.echo(f"wrote {figure} ({n} loss curves, {time.perf_counter() - t0:.1f} s)")
         else:       # the table above already says why (failed trials and their errors)
-            click.echo("no loss-curve figure: no trial has a checkpoint with training history")
+            old = " (the existing one is an earlier report's)" if os.path.exists(figure) else ""
+            click.echo("no loss-curve figure: no trial has a checkpoint with training history"
+                       + old)
         best = rows[0]
         if best.get("status") != "failed" and best.get("best_smooth") is not None:
             click.echo("best trial: " + shlex.join(best_command(best, keys,

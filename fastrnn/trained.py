@@ -71,7 +71,8 @@ class _TrainedModel:
         model: a fastrnn.evaluate.EvalResult with .nats, .bits, .perplexity and the counted
         characters outside the vocabulary, exactly as `fastrnn eval` computes it. For a model
         trained per record (--reset-per-record) a list is a list of records, scored as `eval`
-        scores a JSON file of them: each between end-of-record symbols, as in training."""
+        scores a JSON file of them: each between end-of-record symbols, as in training (and
+        with HTML entities decoded if the run decoded them, --unescape-html)."""
         from .data import as_records
 
         if not isinstance(text, (str, list, tuple)) or \
@@ -80,6 +81,10 @@ class _TrainedModel:
                                f"{type(text).__name__}")
         docs = [text] if isinstance(text, str) else list(text)
         if not isinstance(text, str) and self.config.reset_per_record:
+            if self.config.unescape_html:
+                import html
+
+                docs = [html.unescape(d) for d in docs]
             docs = as_records(docs, "evaluate")
         return self.evaluate_documents(docs)
 

@@ -255,3 +255,16 @@ def test_held_out_records_are_whole(tmp_path):
         assert val.ids[start] == eor and val.ids[end - 1] == eor
     legacy, _ = split_validation(corpus, 0.1, 25, train_chars=nominal)
     assert legacy.n_chars == nominal
+
+
+def test_a_few_long_records_keep_the_asked_fraction(tmp_path):
+    """The nearest record start would hold out 20% where 5% was asked: the cut stays at the
+    point, inside the last record."""
+    from fastrnn.data import read_corpus, split_validation
+
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps([{"text": "abcdefghij" * 2000} for _ in range(5)]))
+    corpus = read_corpus(str(path), reset_per_record=True)
+    train_part, val = split_validation(corpus, 0.05, 25)
+    assert train_part.n_chars == int(round(corpus.n_chars * 0.95))
+    assert train_part.n_chars not in corpus.doc_starts
