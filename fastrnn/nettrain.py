@@ -23,13 +23,12 @@ import numpy as np
 from . import streams
 from .config import TrainConfig, course_algorithm, eta_at
 from .data import Corpus, count_chunks, decode
-from .errors import FastrnnError
 from .network import Network
 from .network_kernels import BEST_SMOOTH, BEST_UPDATE, BEST_X0, CHUNK, EPOCH, SMOOTH, UPDATE, Run
 from .background import BackgroundValidation
 from .model import aligned_copy
 from .threads import engine_threads
-from .runstate import (BLOCK_SECONDS, PROGRESS_EVERY, Callbacks, TrainState, check_digest,
+from .runstate import (BLOCK_SECONDS, PROGRESS_EVERY, Callbacks, TrainState, check_same_corpus,
                        fixed_fields, grow, next_multiple, stop_on_divergence,
                        validation_missing)
 
@@ -157,11 +156,7 @@ def train_network(state: NetState, corpus: Corpus, callbacks: Callbacks | None =
 def _train(state: NetState, corpus: Corpus, cb: Callbacks, val: Corpus | None,
            threads: int, bg: BackgroundValidation) -> NetState:
     cfg, net, run = state.config, state.net, state.run
-    if corpus.vocab != state.vocab or corpus.n_chars != state.corpus_chars:
-        raise FastrnnError("the corpus differs from the one trained on (expected "
-                           f"{state.corpus_chars} characters of a {len(state.vocab)}-character "
-                           f"vocabulary, got {corpus.n_chars} of {len(corpus.vocab)})")
-    check_digest(state, corpus)
+    check_same_corpus(state, corpus)
     ids = np.ascontiguousarray(corpus.ids, np.int32)
     B, T = cfg.batch, cfg.seq_length
     table = record_table(corpus, cfg)

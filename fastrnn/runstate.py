@@ -125,16 +125,22 @@ def check_state(state, doing: str) -> None:
                            "(docs/models.md)")
 
 
-def check_digest(state: TrainState, corpus, source: str = "the one trained on") -> None:
-    """Refuse a corpus of the checkpoint's length and vocabulary whose characters differ
-    (Corpus.digest). A checkpoint from before the digest was stored takes the corpus's, so
-    its later saves carry it."""
+def check_same_corpus(state: TrainState, corpus) -> None:
+    """Refuse a corpus that is not the one the state trained on: another vocabulary, length,
+    or (Corpus.digest) other characters. A checkpoint from before the digest was stored takes
+    the corpus's, so its later saves carry it. (`train --resume` checks first with messages
+    about TEXT that name what differs; this is the library's guard for every caller.)"""
+    if corpus.vocab != state.vocab or corpus.n_chars != state.corpus_chars:
+        raise FastrnnError("the corpus differs from the one trained on (expected "
+                           f"{state.corpus_chars:,} characters of a {len(state.vocab)}-character "
+                           f"vocabulary, got {corpus.n_chars:,} of {len(corpus.vocab)})")
     digest = corpus.digest()
     if not state.corpus_digest:
         state.corpus_digest = digest
     elif digest != state.corpus_digest:
-        raise FastrnnError(f"the corpus differs from {source}: the same {corpus.n_chars:,} "
-                           "characters long, with the same vocabulary, but other characters")
+        raise FastrnnError(f"the corpus differs from the one trained on: the same "
+                           f"{corpus.n_chars:,} characters long, with the same vocabulary, but "
+                           "other characters")
 
 
 def grow(arr: np.ndarray, size: int) -> np.ndarray:

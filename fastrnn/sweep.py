@@ -313,7 +313,7 @@ def run_trial(corpus, config: dict, out_path: str, stop_event_name: str | None =
     from .checkpoint import load_state, save
     from .data import split_validation
     from .threads import pin_process
-    from .runstate import DivergenceError
+    from .runstate import DivergenceError, check_same_corpus
     from .train import new_state, train, warmup
 
     row = {"name": name, "checkpoint": os.path.basename(out_path), "status": "failed",
@@ -334,10 +334,11 @@ def run_trial(corpus, config: dict, out_path: str, stop_event_name: str | None =
         total = planned_updates(train_corpus, cfg)            # validates seq_length too
         if state is not None:
             _check_resumable(state, cfg, out_path)
-            if state.vocab != train_corpus.vocab or state.corpus_chars != train_corpus.n_chars \
-                    or state.corpus_digest not in ("", train_corpus.digest()):
-                raise FastrnnError(f"{out_path} was trained on another text; use another -o "
-                                   "directory")
+            try:
+                check_same_corpus(state, train_corpus)
+            except FastrnnError as exc:
+                raise FastrnnError(f"{out_path} was trained on another text ({exc}); use "
+                                   "another -o directory") from None
             if state.update >= total:
                 _state_row(state, row)
                 row.update(status="done", t_train0=time.time(), t_train1=time.time())

@@ -24,7 +24,7 @@ from .sample import sample_ids
 from .background import BackgroundValidation
 # DivergenceError stays importable from here (fastrnn.train.DivergenceError, as before the split)
 from .runstate import (BLOCK_SECONDS, PROGRESS_EVERY, Callbacks, DivergenceError,  # noqa: F401
-                       TrainState, check_digest, check_state, fixed_fields, grow,
+                       TrainState, check_same_corpus, check_state, fixed_fields, grow,
                        next_multiple, stop_on_divergence, validation_missing)
 from .threads import engine_threads
 
@@ -106,13 +106,7 @@ def _train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None,
            val: Corpus | None, bg: BackgroundValidation) -> TrainState:
     cb = callbacks or Callbacks()
     cfg = state.config
-    if corpus.vocab != state.vocab:
-        raise FastrnnError("the corpus vocabulary differs from the checkpoint's "
-                           f"(expected {len(state.vocab)} characters, got {len(corpus.vocab)})")
-    if corpus.n_chars != state.corpus_chars:
-        raise FastrnnError("the corpus differs from the one trained on (expected "
-                           f"{state.corpus_chars} characters, got {corpus.n_chars})")
-    check_digest(state, corpus)
+    check_same_corpus(state, corpus)
     starts, lengths, resets = chunk_schedule(corpus, cfg.seq_length,
                                              partial_tail=cfg.reset_per_record)
     per_epoch = starts.size
