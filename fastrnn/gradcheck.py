@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import GradcheckConfig
+from .reference import rnn as reference
 from .model import init_params, loss_and_grads
 
 CHECK_ORDER = ("b", "c", "U", "V", "W")
@@ -40,8 +41,9 @@ def numerical_grads(params: dict, xs, ys, hprev, step: float, dtype=np.longdoubl
     # V and c (the output layer) do not change the hidden states: all their differences at
     # once from the states of one unperturbed pass (output_differences; a batch of 2 K m
     # perturbed models took minutes and gigabytes at K = 3,000)
-    out = output_differences(hidden_states({k: v[0] for k, v in work.items()}, xs, h0)[:, None],
-                             work["V"][0].T, work["c"][0], np.asarray(ys)[:, None], step)
+    states = np.array(reference.hidden_states({k: v[0] for k, v in work.items()}, xs, h0))
+    out = output_differences(states[:, None], work["V"][0].T, work["c"][0],
+                             np.asarray(ys)[:, None], step)
     grads = {"V": out["W_y"].T, "c": out["b_y"]}
     for name in CHECK_ORDER:
         if name in grads:
@@ -99,15 +101,6 @@ def output_differences(top, W_y, b_y, Y, step: float) -> dict:
                     losses[name][side] += np.log(rest + np.exp(moved - mx)) + mx - target
     return {name: ((losses[name][0] - losses[name][1]) / B / (up - down)).astype(np.float64)
             for name, (up, down) in moves.items()}
-
-
-def hidden_states(params: dict, xs, hprev) -> np.ndarray:
-    """h_t of the course's RNN after each character of xs, (T, m), in the parameters' dtype."""
-    h, out = hprev, []
-    for x in xs:
-        h = np.tanh(params["W"] @ h + params["U"][:, x] + params["b"])
-        out.append(h)
-    return np.array(out)
 
 
 def batched_loss(params: dict, xs, ys, hprev) -> np.ndarray:

@@ -51,12 +51,21 @@ def loss_and_grads(params: dict, xs, ys, hprev):
     return float(loss), grads, hs[len(xs) - 1]
 
 
+def hidden_states(params: dict, xs, hprev) -> list:
+    """h_t after each character of xs, in the parameters' dtype."""
+    U, W, b = params["U"], params["W"], params["b"]
+    h, hs = hprev, []
+    for x in xs:
+        h = np.tanh(W @ h + U[:, x] + b)
+        hs.append(h)
+    return hs
+
+
 def loss_only(params: dict, xs, ys, hprev):
     """The chunk loss alone (for numerical gradients)."""
-    U, W, V, b, c = (params[k] for k in PARAM_NAMES)
-    h, loss = hprev, U.dtype.type(0)
-    for x, y in zip(xs, ys):
-        h = np.tanh(W @ h + U[:, x] + b)
+    V, c = params["V"], params["c"]
+    loss = V.dtype.type(0)
+    for h, y in zip(hidden_states(params, xs, hprev), ys):
         o = V @ h + c
         m = np.max(o)
         loss += -(o[y] - m - np.log(np.sum(np.exp(o - m))))
