@@ -425,28 +425,28 @@ def json_documents(where: str, text: str, *, json_field: str | None = None,
                    unescape_html: bool = False) -> list[str]:
     """record_documents of a JSON text already read (`where` names it in errors: a path, or
     stdin)."""
+    return records_as_documents(_records(where, text, json_field or "text"), where,
+                                reset_per_record=reset_per_record, separator=separator,
+                                unescape_html=unescape_html)
+
+
+def records_as_documents(recs: list[str], where: str, *, reset_per_record: bool,
+                         separator: str = "\n", unescape_html: bool = False) -> list[str]:
+    """Records' texts as training, validation and `eval` read them: HTML entities decoded if
+    unescape_html, empty records dropped; per record, each between END_OF_RECORD symbols,
+    else one document, the records joined by separator."""
     import html
 
-    recs = _records(where, text, json_field or "text")
     if unescape_html:
         recs = [html.unescape(r) for r in recs]
     recs = [r for r in recs if r]
     if not reset_per_record:
         return [separator.join(recs)]
-    return as_records(recs, where)
-
-
-def as_records(recs: list[str], where: str) -> list[str]:
-    """Per-record documents: each non-empty record between END_OF_RECORD symbols, as
-    per-record training, validation and `eval` read them."""
-    out = []
     for i, r in enumerate(recs):
         if END_OF_RECORD in r:
             raise FastrnnError(f"{where}: record {i} contains {END_OF_RECORD!r} (U+241E), the "
                                "end-of-record symbol of per-record training")
-        if r:
-            out.append(END_OF_RECORD + r + END_OF_RECORD)
-    return out
+    return [END_OF_RECORD + r + END_OF_RECORD for r in recs]
 
 
 def is_json_input(path: str, json_field: str | None) -> bool:

@@ -54,42 +54,40 @@ def read_documents(text: str, *, encoding: str = "utf-8", json_field: str | None
     config.record_separator; HTML entities decoded if unescape_html (None: as config says)."""
     from .config import TrainConfig
     from .data import (BUILTIN_NAME, _read_text, builtin_text, display_name, is_json_input,
-                       record_documents)
+                       json_documents)
 
     # read as the training text was: newlines translated unless the run kept them
     keep = bool(config.keep_newlines) if config is not None else False
     if text == BUILTIN_NAME:
         return BUILTIN_NAME, [builtin_text()]
     if text == "-":
-        import sys
+        name, where, body, is_json = "<stdin>", "stdin", _read_stdin(encoding, keep), \
+            json_field is not None
+    else:
+        name, where, body, is_json = display_name(text), text, _read_text(text, encoding, keep), \
+            is_json_input(text, json_field)
+    if not is_json:
+        return name, [body]
+    cfg = config or TrainConfig()
+    return name, json_documents(
+        where, body, json_field=json_field, reset_per_record=cfg.reset_per_record,
+        separator=cfg.record_separator,
+        unescape_html=cfg.unescape_html if unescape_html is None else unescape_html)
 
-        raw = sys.stdin.buffer.read()
-        try:
-            doc = raw.decode(encoding)
-        except UnicodeDecodeError as exc:
-            raise FastrnnError(f"stdin is not valid {encoding} (byte {exc.start}); "
-                               "pass --encoding") from None
-        except LookupError:
-            raise FastrnnError(f"unknown encoding: {encoding}") from None
-        doc = doc if keep else doc.replace("\r\n", "\n").replace("\r", "\n")
-        if json_field is None:
-            return "<stdin>", [doc]
-        from .data import json_documents
 
-        cfg = config or TrainConfig()       # JSON records on stdin: as from a .json file
-        return "<stdin>", json_documents(
-            "stdin", doc, json_field=json_field, reset_per_record=cfg.reset_per_record,
-            separator=cfg.record_separator,
-            unescape_html=cfg.unescape_html if unescape_html is None else unescape_html)
-    if is_json_input(text, json_field):
-        cfg = config or TrainConfig()
-        docs = record_documents(text, encoding=encoding, json_field=json_field,
-                                reset_per_record=cfg.reset_per_record,
-                                separator=cfg.record_separator,
-                                unescape_html=cfg.unescape_html if unescape_html is None
-                                else unescape_html, keep_newlines=keep)
-        return display_name(text), docs
-    return display_name(text), [_read_text(text, encoding, keep)]
+def _read_stdin(encoding: str, keep_newlines: bool) -> str:
+    """All of standard input, decoded; newlines translated unless keep_newlines."""
+    import sys
+
+    raw = sys.stdin.buffer.read()
+    try:
+        doc = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise FastrnnError(f"stdin is not valid {encoding} (byte {exc.start}); "
+                           "pass --encoding") from None
+    except LookupError:
+        raise FastrnnError(f"unknown encoding: {encoding}") from None
+    return doc if keep_newlines else doc.replace("\r\n", "\n").replace("\r", "\n")
 
 
 EVAL_CHUNK = 128   # characters per chunk of `eval`: with the state carried, only speed depends on it

@@ -73,20 +73,18 @@ class _TrainedModel:
         trained per record (--reset-per-record) a list is a list of records, scored as `eval`
         scores a JSON file of them: each between end-of-record symbols, as in training (and
         with HTML entities decoded if the run decoded them, --unescape-html)."""
-        from .data import as_records
+        from .data import records_as_documents
 
-        if not isinstance(text, (str, list, tuple)) or \
-                not all(isinstance(d, str) for d in ([text] if isinstance(text, str) else text)):
+        if isinstance(text, str):
+            return self.evaluate_documents([text])
+        if not isinstance(text, (list, tuple)) or not all(isinstance(d, str) for d in text):
             raise FastrnnError("evaluate: expected a string or a list of strings, got "
                                f"{type(text).__name__}")
-        docs = [text] if isinstance(text, str) else list(text)
-        if not isinstance(text, str) and self.config.reset_per_record:
-            if self.config.unescape_html:
-                import html
-
-                docs = [html.unescape(d) for d in docs]
-            docs = as_records(docs, "evaluate")
-        return self.evaluate_documents(docs)
+        if self.config.reset_per_record:
+            return self.evaluate_documents(records_as_documents(
+                list(text), "evaluate", reset_per_record=True,
+                unescape_html=self.config.unescape_html))
+        return self.evaluate_documents(list(text))
 
     def evaluate_documents(self, docs: list[str]):
         """evaluate() of documents as given, each from the zero state (`fastrnn eval`'s
