@@ -1,4 +1,4 @@
-"""What checkpoints and validation cost a run, as measurements (not assertions):
+"""What checkpoints, validation and checks cost, as measurements (not assertions):
 
 - a save after 10,000 more updates, at 10k and at 8M updates of history: the long history is
   appended to a companion file, so the two should be about the same;
@@ -7,7 +7,8 @@
   cores the two should be within a few percent (in so short a run the last validation, at
   the final update, has nothing to overlap: ~0.35 s of the difference);
 - building the per-record stream schedule (streams.record_table) of 200,000 records, which
-  a per-record run of the general engine does twice per `train` command.
+  a per-record run of the general engine does twice per `train` command;
+- the gradient check at K = 3,000 (the course's RNN and an LSTM).
 All print in the summary table (seconds); FASTRNN_BENCH_QUICK=1 shrinks them.
 """
 from __future__ import annotations
@@ -76,3 +77,26 @@ def test_record_table_cost():
         t = time.perf_counter()
         streams.record_table(corpus, B, 25)
         TIMINGS[f"record table of {n:,} records, {B} streams"] = time.perf_counter() - t
+
+
+def test_gradient_check_cost_at_a_large_vocabulary():
+    """`fastrnn gradcheck` (and report's check) on a text of K = 3,000 distinct characters
+    (CJK-like): the output layer's 2 m K central differences come from one pass's states
+    (fastrnn.gradcheck.output_differences), so the check takes seconds, not one pass per
+    element."""
+    from fastrnn.config import GradcheckConfig
+    from fastrnn.gradcheck import gradcheck
+    from fastrnn.netcheck import check_network
+
+    K = 500 if QUICK else 3_000
+    ids = np.random.default_rng(0).integers(0, K, 200).astype(np.int32)
+    cfg = GradcheckConfig()
+    t = time.perf_counter()
+    rows = gradcheck(ids, K, cfg)
+    TIMINGS[f"gradient check, course RNN m={cfg.hidden}, K={K:,}"] = time.perf_counter() - t
+    assert max(r.max_error for r in rows) <= cfg.threshold
+    t = time.perf_counter()
+    rows = check_network("lstm", vocab_size=K, hidden=5, layers=1, streams=1, seq_length=25,
+                         ids=ids)
+    TIMINGS[f"gradient check, LSTM m=5, K={K:,}"] = time.perf_counter() - t
+    assert max(r.max_error for r in rows) <= cfg.threshold

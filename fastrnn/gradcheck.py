@@ -40,7 +40,7 @@ def numerical_grads(params: dict, xs, ys, hprev, step: float, dtype=np.longdoubl
     h0 = np.asarray(hprev).astype(dtype)
     # V and c (the output layer) do not change the hidden states: all their differences at
     # once from the states of one unperturbed pass (output_differences; a batch of 2 K m
-    # perturbed models took minutes and gigabytes at K = 3,000)
+    # perturbed models is 30,000 models' logits at K = 3,000, gigabytes in extended precision)
     states = np.array(reference.hidden_states({k: v[0] for k, v in work.items()}, xs, h0))
     out = output_differences(states[:, None], work["V"][0].T, work["c"][0],
                              np.asarray(ys)[:, None], step)
@@ -75,7 +75,8 @@ def output_differences(top, W_y, b_y, Y, step: float) -> dict:
     Moving W_y[j, k] by d (or b_y[k] by d) changes logit k alone, by top[t, s, j] d (or d), so
     at each step the loss with that one element moved is the unperturbed max-shifted
     log-sum-exp with term k replaced: evaluated for all elements at once as arrays (m, K),
-    not as 2 m K passes over the chunk (minutes at K = 3,000). d is the step actually taken,
+    not as 2 m K passes over the chunk (30,000 at m = 5, K = 3,000; `pytest
+    bench/test_costs.py` times the check at that size). d is the step actually taken,
     after rounding, as in numerical_grads. The course's V and c are W_y.T and b_y here;
     tests compare this with one pass per element, element by element."""
     T, B = Y.shape
