@@ -274,6 +274,10 @@ _APPLIES = {
 }
 
 
+# the fields the rules above read of a config (sweep.best_command builds a trial's from them)
+APPLIES_READS = ("cell", "optimizer", "val_frac", "eta_decay")
+
+
 def inapplicable(cfg: TrainConfig, names, resumed: bool = False) -> str | None:
     """The error for the first option in `names` that cfg's optimizer or cell never reads,
     or None when every one of them takes effect. `resumed`: cfg is a resumed run's."""

@@ -787,9 +787,7 @@ def best_command(row: dict, keys: list[str], manifest: dict) -> list[str]:
     """`fastrnn train TEXT <the sweep's fixed options> --key value ... -o best.h5`, without
     the options this trial's optimizer or cell never reads (`train` would refuse them: a sweep
     over optimizers may fix --beta1 for its Adam trials)."""
-    from types import SimpleNamespace
-
-    from .config import inapplicable
+    from .config import APPLIES_READS, inapplicable
 
     fixed = list(manifest.get("train_args", []))
 
@@ -799,10 +797,11 @@ def best_command(row: dict, keys: list[str], manifest: dict) -> list[str]:
         flag = "--" + name.replace("_", "-")
         return fixed[fixed.index(flag) + 1] if flag in fixed[:-1] else default
 
-    # what config.inapplicable reads of a trial
-    trial = SimpleNamespace(cell=setting("cell", "rnn"), optimizer=setting("optimizer", "adagrad"),
-                            val_frac=float(setting("val_frac", "0")),
-                            eta_decay=float(setting("eta_decay", "1")))
+    # the trial's config, as far as config.inapplicable reads it
+    defaults = TrainConfig()
+    trial = replace(defaults, **{name: convert_value(name, setting(name, str(getattr(defaults,
+                                                                                     name))))
+                                 for name in APPLIES_READS})
 
     def unused(flag: str) -> bool:
         return inapplicable(trial, [flag[2:].replace("-", "_")]) is not None

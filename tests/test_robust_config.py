@@ -196,3 +196,11 @@ def test_resume_with_max_updates_below_the_checkpoint_is_refused(corpus_file, tm
     assert line.startswith("Error: --max-updates 10 is below the 40 updates the checkpoint "
                            "has done")
     assert (tmp_path / "ck.h5").read_bytes() == before
+
+
+def test_applies_reads_names_every_field_the_rules_read():
+    """sweep.best_command rebuilds a trial's config from config.APPLIES_READS alone."""
+    from fastrnn.config import _APPLIES, APPLIES_READS
+
+    read = {name for applies, _, _ in _APPLIES.values() for name in applies.__code__.co_names}
+    assert read == set(APPLIES_READS)
