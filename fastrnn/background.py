@@ -7,7 +7,8 @@ one a synchronous evaluation would give: it is computed from copies of the param
 hidden state taken at the update it belongs to, and it is recorded (val_history, on_eval) on
 the training thread, in order, before train() returns. A checkpoint does not wait for the
 validation of its own update (fastrnn.runstate.validation_missing says why and how a resumed run
-makes it up).
+makes it up), but it does wait for one of an earlier update, which a resumed run could not make
+up: the parameters it scored are gone.
 """
 from __future__ import annotations
 
@@ -39,6 +40,13 @@ class BackgroundValidation:
         loss = future.result()
         self.state.val_history.append((update, loss))
         self.cb.on_eval(update, loss)
+
+    def before_checkpoint(self, update: int) -> None:
+        """Record what a checkpoint at `update` must hold: a finished evaluation, and one of
+        an earlier update even if it is still running (with eval_every below checkpoint_every
+        a held-out pass can outlast the updates between them)."""
+        if self.pending is not None:
+            self.collect(wait=self.pending[0] < update)
 
     def __enter__(self):
         return self

@@ -248,7 +248,7 @@ def _train(state: NetState, corpus: Corpus, cb: Callbacks, val: Corpus | None,
                 and state.update < total:
             state.wall_time += time.perf_counter() - t_start
             t_start, chars_start = time.perf_counter(), chars
-            bg.collect(wait=False)   # runstate.validation_missing: a checkpoint never waits
+            bg.before_checkpoint(state.update)   # runstate.validation_missing
             cb.on_checkpoint(state)
     if state.chunk >= per_epoch and state.update >= total:
         state.chunk = 0

@@ -188,6 +188,8 @@ def validation_missing(state: TrainState, cfg: TrainConfig) -> bool:
     checkpoint_every both default to 10,000, and waiting put every held-out pass on the
     critical path (a run with validation was ~12% slower than one without). A run resumed
     from such a checkpoint evaluates that update first, from the same parameters and hidden
-    state, so its history is the one an uninterrupted run records."""
+    state, so its history is the one an uninterrupted run records. A validation of an earlier
+    update still running at a checkpoint is waited for (BackgroundValidation.before_checkpoint):
+    no resumed run could make that one up."""
     return (state.update > 0 and cfg.eval_every > 0 and state.update % cfg.eval_every == 0
             and not (state.val_history and state.val_history[-1][0] == state.update))

@@ -186,7 +186,7 @@ def _train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None,
                 and state.update < total:
             state.wall_time += time.perf_counter() - t_start
             t_start, chars_start = time.perf_counter(), int(run[0]["chars"])
-            bg.collect(wait=False)         # see validation_missing: a checkpoint never waits
+            bg.before_checkpoint(state.update)   # runstate.validation_missing
             cb.on_checkpoint(state)
     if state.chunk >= per_epoch and state.update >= total:
         state.chunk = 0

@@ -1,7 +1,7 @@
 """Validation runs on a snapshot on a second thread while training goes on; its numbers are
 exactly those of a synchronous evaluation at the same update, recorded in order. A checkpoint
-never waits for the validation of its own update; a run resumed from it evaluates that update
-again, so its history is an uninterrupted run's."""
+never waits for the validation of its own update (a run resumed from it evaluates that update
+again) but does wait for an earlier update's, so a resumed history is an uninterrupted run's."""
 from __future__ import annotations
 
 import time
@@ -56,12 +56,9 @@ class _Saving(Callbacks):
         self.saved.append((state.update, [u for u, _ in state.val_history]))
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm"])     # the DD2424 loop and the general one
-def test_a_checkpoint_never_waits_for_its_validation_and_a_resume_makes_it_up(
-        tmp_path, monkeypatch, cell):
-    """With a slow held-out pass, the checkpoint at update 100 is written while the validation
-    of update 100 still runs (so it is not in the file); resuming from that file evaluates
-    update 100 first and ends with exactly the history of the uninterrupted run."""
+@pytest.fixture
+def slow_validation(monkeypatch):
+    """Held-out passes that take 0.3 s each, on both training loops."""
     real = evaluate.validation_loss
     real_net = nettrain.validation_loss
 
@@ -75,6 +72,14 @@ def test_a_checkpoint_never_waits_for_its_validation_and_a_resume_makes_it_up(
 
     monkeypatch.setattr(evaluate, "validation_loss", slow)
     monkeypatch.setattr(nettrain, "validation_loss", slow_net)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])     # the DD2424 loop and the general one
+def test_a_checkpoint_never_waits_for_its_validation_and_a_resume_makes_it_up(
+        tmp_path, slow_validation, cell):
+    """With a slow held-out pass, the checkpoint at update 100 is written while the validation
+    of update 100 still runs (so it is not in the file); resuming from that file evaluates
+    update 100 first and ends with exactly the history of the uninterrupted run."""
     path = tmp_path / "t.txt"
     path.write_text(builtin_text()[:20000], encoding="utf-8")
     corpus, val = split_validation(read_corpus(str(path)), 0.1, 25)
@@ -86,4 +91,24 @@ def test_a_checkpoint_never_waits_for_its_validation_and_a_resume_makes_it_up(
     assert [u for u, _ in full.val_history] == [50, 100, 150, 200, 250]
     assert (100, [50]) in cb.saved                    # written without waiting for update 100's
     resumed = train(load_state(str(tmp_path / "ck100.h5")), corpus, val=val)
+    assert resumed.val_history == full.val_history
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_a_checkpoint_waits_for_an_earlier_updates_validation(tmp_path, slow_validation, cell):
+    """eval_every 100, checkpoint_every 150: at the checkpoint of update 150 the validation of
+    update 100 may still run. The file must hold it — a resumed run can only make up the
+    validation of the checkpoint's own update — so the resumed history is the full one (it
+    lost update 100's before)."""
+    path = tmp_path / "t.txt"
+    path.write_text(builtin_text()[:20000], encoding="utf-8")
+    corpus, val = split_validation(read_corpus(str(path)), 0.1, 25)
+    cfg = TrainConfig(hidden=8, sample_every=0, eval_every=100, checkpoint_every=150,
+                      max_updates=300, cell=cell, optimizer="adagrad" if cell == "rnn" else "adam",
+                      eta=0.1 if cell == "rnn" else 2e-3)
+    cb = _Saving(tmp_path)
+    full = train(new_state(corpus, cfg), corpus, cb, val=val)
+    assert [u for u, _ in full.val_history] == [100, 200, 300]
+    assert cb.saved == [(150, [100])]
+    resumed = train(load_state(str(tmp_path / "ck150.h5")), corpus, val=val)
     assert resumed.val_history == full.val_history
