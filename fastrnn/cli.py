@@ -158,23 +158,6 @@ class CheckpointingCallbacks:
         self.progress.close()
 
 
-def _schedule(corpus, cfg: TrainConfig):
-    """The chunk schedule of the DD2424 engine ((starts, lengths, resets), 1-D), the record
-    table of the general engine's per-record training ((starts, lengths, resets), (E, B)), or
-    the number of updates per epoch of its strips; all refuse a text too short."""
-    from .data import chunk_schedule
-    from .nettrain import record_table, uses_network
-
-    if not uses_network(cfg):
-        return chunk_schedule(corpus, cfg.seq_length, partial_tail=cfg.reset_per_record)
-    from . import streams
-
-    table = record_table(corpus, cfg)
-    if table is not None:
-        return table
-    return streams.chunks_per_epoch(corpus.n_chars, cfg.batch, cfg.seq_length)
-
-
 def _cut_at(pieces, until: str | None):
     """The pieces of a text stream, ending right after the first occurrence of `until`."""
     if until is None:
@@ -188,7 +171,8 @@ def _cut_at(pieces, until: str | None):
             yield piece[:len(piece) - (len(seen) - at - len(until))]
             return
         yield piece
-        seen = seen[len(seen) - len(until) + 1:]   # an occurrence may straddle two pieces
+        # an occurrence may straddle pieces: keep up to len(until) - 1 characters
+        seen = seen[max(0, len(seen) - len(until) + 1):]
 
 
 def _echo_stream(pieces, prime: str | None) -> None:
@@ -312,7 +296,9 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
     """
     from . import checkpoint
     from .config import DEFAULT_ETA, check_memory, merge_resumed
-    from .data import predicted_chars_per_update, split_validation
+    from .data import split_validation
+    from .nettrain import (plan_chars_per_update, planned_updates, run_schedule,
+                           schedule_updates)
     from .progress import Progress, Silent
     from .runlock import RunLock
     from .runstate import DivergenceError
@@ -341,16 +327,14 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
     corpus = read_input(text, encoding=encoding, json_field=json_field, config=cfg)
     train_corpus, val = split_validation(corpus, cfg.val_frac, cfg.seq_length,
                                          state.corpus_chars if resume else None)
-    schedule = _schedule(train_corpus, cfg)
+    schedule = run_schedule(train_corpus, cfg)
     _check_out(out, overwrite, resume, text)
     # one writer per checkpoint for the whole run: released when the command's context closes
     ctx.call_on_close(RunLock(out).acquire().release)
-    if cfg.reset_per_record:    # records end in shorter chunks; text chunks are all seq_length
-        cfg.chars_per_update = predicted_chars_per_update(schedule)
+    plan_chars_per_update(schedule, cfg)
     if resume:
         _check_same_text(train_corpus, state, resume)
-        per_epoch = len(schedule[0]) if isinstance(schedule, tuple) else schedule
-        total = min(cfg.epochs * per_epoch, cfg.max_updates or cfg.epochs * per_epoch)
+        total, per_epoch = planned_updates(schedule, cfg), schedule_updates(schedule)
         if state.update >= total:
             # name only the limits that stop it (the run may have epochs left, or not)
             raise_ = []

@@ -94,6 +94,43 @@ def updates_per_epoch(corpus: Corpus, config: TrainConfig) -> int:
     return streams.chunks_per_epoch(corpus.n_chars, config.batch, config.seq_length)
 
 
+def run_schedule(corpus: Corpus, config: TrainConfig):
+    """What one epoch of the run trains on, for either engine: the DD2424 engine's chunk
+    schedule ((starts, lengths, resets), 1-D), the general engine's record table in
+    per-record training ((starts, lengths, resets), (E, B)), or the number of updates per
+    epoch of its strips; all refuse a text too short. `fastrnn train` and a sweep's trials
+    plan with it."""
+    from .data import chunk_schedule
+
+    if not uses_network(config):
+        return chunk_schedule(corpus, config.seq_length, partial_tail=config.reset_per_record)
+    table = record_table(corpus, config)
+    return table if table is not None else \
+        streams.chunks_per_epoch(corpus.n_chars, config.batch, config.seq_length)
+
+
+def schedule_updates(schedule) -> int:
+    """Updates per epoch of a run_schedule."""
+    return len(schedule[0]) if isinstance(schedule, tuple) else int(schedule)
+
+
+def planned_updates(schedule, config: TrainConfig) -> int:
+    """The run's total updates: epochs x the schedule's updates per epoch, capped by
+    max_updates."""
+    total = config.epochs * schedule_updates(schedule)
+    return min(total, config.max_updates) if config.max_updates > 0 else total
+
+
+def plan_chars_per_update(schedule, config: TrainConfig) -> None:
+    """Per-record training predicts fewer than seq_length characters in a record's last
+    chunk: config.chars_per_update (what per-character figures divide by) is the schedule's
+    mean. Text chunks are all seq_length (0: runinfo.chars_per_update takes seq_length)."""
+    from .data import predicted_chars_per_update
+
+    if config.reset_per_record:
+        config.chars_per_update = predicted_chars_per_update(schedule)
+
+
 def new_net_state(corpus: Corpus, config: TrainConfig) -> NetState:
     """A fresh run of the general engine: initial weights from config.seed, zero moments."""
     K = len(corpus.vocab)

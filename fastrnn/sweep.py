@@ -29,6 +29,7 @@ import numpy as np
 
 from .config import TrainConfig
 from .errors import FastrnnError
+from .runinfo import chars_per_update, chars_trained_per_update
 
 RESULTS = "results.csv"
 MANIFEST = "sweep.json"          # the sweep's TEXT and options, for sweep-report's command line
@@ -39,7 +40,7 @@ MAX_RESUBMITS = 3                 # times a trial lost to the cluster is submitt
 PLAN_FIELDS = ("epochs", "max_updates", "sample_every", "sample_length", "checkpoint_every",
                "eval_every")
 # Fields that change how TEXT is read: the corpus is read once for the whole sweep.
-CORPUS_FIELDS = ("reset_per_record", "record_separator")
+CORPUS_FIELDS = ("reset_per_record", "record_separator", "keep_newlines", "unescape_html")
 # TrainConfig fields that are not `fastrnn train` options: chars_per_update is derived from the
 # corpus, eps is fixed (1e-8); a trial of them could not be re-run from its printed command
 NOT_GRID_FIELDS = ("chars_per_update", "eps")
@@ -234,19 +235,6 @@ def make_trials(grid: dict, fixed: TrainConfig, seeds=(0,), random_n: int = 0,
 
 
 # ------------------------------------------------------------------------- one trial
-def planned_updates(corpus, cfg: TrainConfig) -> int:
-    from .data import chunk_schedule
-    from .nettrain import updates_per_epoch, uses_network
-
-    if uses_network(cfg):       # the streams' strips, or their record table
-        per_epoch = updates_per_epoch(corpus, cfg)
-    else:
-        per_epoch = chunk_schedule(corpus, cfg.seq_length,
-                                   partial_tail=cfg.reset_per_record)[0].size
-    total = cfg.epochs * per_epoch
-    return min(total, cfg.max_updates) if cfg.max_updates > 0 else total
-
-
 class _TrialCallbacks:
     """A trial's training callbacks: atomic checkpoints, stop when the sweep's Event is set."""
 
@@ -282,6 +270,8 @@ def _check_resumable(state, cfg: TrainConfig, path: str) -> None:
     for f in fields(TrainConfig):
         if f.name in PLAN_FIELDS:
             setattr(old, f.name, getattr(cfg, f.name))
+        elif f.name == "chars_per_update":     # derived from the text (run_trial sets it)
+            continue
         elif getattr(old, f.name) != getattr(cfg, f.name):
             raise FastrnnError(f"{path} was trained with {f.name}={getattr(old, f.name)!r}, "
                                f"this sweep asks {getattr(cfg, f.name)!r}; use another -o "
@@ -291,13 +281,14 @@ def _check_resumable(state, cfg: TrainConfig, path: str) -> None:
 def _state_row(state, row: dict) -> None:
     row.update(updates=state.update, epochs=state.epoch, final_smooth=state.smooth_loss,
                best_smooth=state.best_smooth if state.best_update >= 0 else None,
-               best_update=state.best_update, wall_time=state.wall_time)
+               best_update=state.best_update, wall_time=state.wall_time,
+               chars_per_update=chars_per_update(state.config))
     if state.val_history:
         vals = [v for _, v in state.val_history]
         row.update(val_loss=vals[-1], best_val_loss=min(vals))
 
 
-_WARM: set = set()                    # (dtype, validation) compiled in this worker process
+_WARM: set = set()   # (engine, dtype, ids dtype, validation) loaded in this worker process
 
 
 def run_trial(corpus, config: dict, out_path: str, stop_event_name: str | None = None, *,
@@ -314,6 +305,7 @@ def run_trial(corpus, config: dict, out_path: str, stop_event_name: str | None =
     from .data import split_validation
     from .threads import pin_process
     from .runstate import DivergenceError, check_same_corpus
+    from .nettrain import plan_chars_per_update, planned_updates, run_schedule, uses_network
     from .train import new_state, train, warmup
 
     row = {"name": name, "checkpoint": os.path.basename(out_path), "status": "failed",
@@ -331,7 +323,8 @@ def run_trial(corpus, config: dict, out_path: str, stop_event_name: str | None =
             state = load_state(out_path)
         train_corpus, val = split_validation(corpus, cfg.val_frac,
                                              train_chars=state and state.corpus_chars)
-        total = planned_updates(train_corpus, cfg)            # validates seq_length too
+        schedule = run_schedule(train_corpus, cfg)             # validates seq_length too
+        total = planned_updates(schedule, cfg)
         if state is not None:
             _check_resumable(state, cfg, out_path)
             try:
@@ -345,6 +338,7 @@ def run_trial(corpus, config: dict, out_path: str, stop_event_name: str | None =
                 return row
         else:
             state = new_state(train_corpus, cfg)
+        plan_chars_per_update(schedule, state.config)       # as `fastrnn train` does
         event = None
         if stop_event_name:
             from distributed import Event
@@ -354,9 +348,13 @@ def run_trial(corpus, config: dict, out_path: str, stop_event_name: str | None =
                 row["status"] = "interrupted" if state.update else "pending"
                 row.update(t_train0=time.time(), t_train1=time.time())
                 return row
-        if (cfg.dtype, val is not None) not in _WARM:     # compile or load once per worker
-            warmup(cfg.dtype, validation=val is not None)
-            _WARM.add((cfg.dtype, val is not None))
+        # compile or load the trial's own kernels once per worker, outside its timing
+        engine = cfg.cell if uses_network(cfg) else "course"
+        warm = (engine, cfg.dtype, str(train_corpus.ids.dtype), val is not None)
+        if warm not in _WARM:
+            warmup(cfg.dtype, validation=val is not None, ids_dtype=train_corpus.ids.dtype,
+                   config=cfg)
+            _WARM.add(warm)
         row["t_train0"] = time.time()
         u0, w0 = state.update, state.wall_time
         train(state, train_corpus, callbacks=_TrialCallbacks(out_path, event), val=val)
@@ -365,7 +363,8 @@ def run_trial(corpus, config: dict, out_path: str, stop_event_name: str | None =
         _state_row(state, row)
         row["status"] = "interrupted" if state.interrupted else "done"
         secs = state.wall_time - w0
-        row["chars_per_sec"] = cfg.seq_length * (state.update - u0) / secs if secs > 0 else None
+        row["chars_per_sec"] = (chars_trained_per_update(state.config) * (state.update - u0)
+                                / secs if secs > 0 else None)
         if os.path.exists(out_path + FAILED_SUFFIX):
             os.unlink(out_path + FAILED_SUFFIX)
     except Exception as exc:        # noqa: BLE001 -- one failed trial must not stop the others
@@ -388,7 +387,7 @@ def run_trial(corpus, config: dict, out_path: str, stop_event_name: str | None =
 # ------------------------------------------------------------------------- results.csv
 FIXED_COLUMNS = ("status", "updates", "epochs", "final_smooth", "best_smooth", "best_update",
                  "val_loss", "best_val_loss", "chars_per_sec", "wall_time", "error",
-                 "checkpoint")
+                 "checkpoint", "chars_per_update")
 
 
 def _fmt(value) -> str:
@@ -426,7 +425,7 @@ def read_results(path: str) -> tuple[list[dict], list[str]]:
         for c in ("updates", "epochs", "best_update"):
             row[c] = int(float(row[c])) if row.get(c) else None
         for c in ("final_smooth", "best_smooth", "val_loss", "best_val_loss", "chars_per_sec",
-                  "wall_time"):
+                  "wall_time", "chars_per_update"):
             row[c] = float(row[c]) if row.get(c) else None
     keys = [c for c in header if c not in ("name", *FIXED_COLUMNS)]
     return rows, keys
@@ -442,7 +441,9 @@ def rank_key(rows: list[dict]):
             v = row.get("best_val_loss")
         else:
             v = row.get("best_smooth")
-            tau = row.get("seq_length")       # a column only when swept; else all equal
+            # characters per update: the smooth loss's divisor (fewer than seq_length in
+            # per-record runs); tables of older sweeps have seq_length only when swept
+            tau = row.get("chars_per_update") or row.get("seq_length")
             v = v / float(tau) if v is not None and tau else v
         return (v is None or row.get("status") == "failed", v if v is not None else math.inf)
     return key, use_val
@@ -758,7 +759,7 @@ def curves_figure(out_dir: str, rows: list[dict], keys: list[str], path: str, *,
             continue
         if state.update == 0:
             continue
-        tau = state.config.seq_length
+        tau = chars_per_update(state.config)
         color, best = colors[i % len(colors)], i == 0
         label = ", ".join(f"{k}={row.get(k)}" for k in keys) or row["name"]
         ax.plot(np.arange(state.update), state.smooth_history[:state.update] / tau,

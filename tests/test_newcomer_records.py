@@ -60,6 +60,17 @@ def test_sample_until_stops_after_the_string(tweets):
     assert out.endswith("bye\n") and out.count("bye") == 1
 
 
+@pytest.mark.parametrize("pieces", [["ab", "cd", "ef"], ["xxab", "cd", "ef"], ["a", "b", "c", "def"],
+                                    ["abcdef"], ["zab", "c", "dzz"]])
+def test_until_finds_a_string_spread_over_pieces(pieces):
+    """The sampler streams pieces of text; an --until string may span several short ones."""
+    from fastrnn.cli import _cut_at
+
+    text = "".join(pieces)
+    assert "".join(_cut_at(iter(pieces), "abcd")) == text[:text.index("abcd") + 4]
+    assert "".join(_cut_at(iter(pieces), "none")) == text
+
+
 def test_records_need_a_per_record_model(small_text, tmp_path):
     out = tmp_path / "plain.h5"
     run("train", small_text, "-o", out, "--hidden", 8, "--max-updates", 10, "-q")

@@ -62,7 +62,8 @@ def test_grid_works_for_any_trainconfig_field():
     ("eta", "expected KEY=V1,V2"), ("=1,2", "expected KEY=V1,V2"), ("eta=", "expected"),
     ("bogus=1", "valid keys: hidden, seq_length, eta"), ("hidden=1.5", "not a valid int"),
     ("eta=0.1,,0.2", "empty value"), ("eta=0.1,0.1", "repeated"),
-    ("record-separator=a,b", "once per sweep"), ("dtype=1:2", "numeric"),
+    ("record-separator=a,b", "once per sweep"), ("keep-newlines=true,false", "once per sweep"),
+    ("unescape_html=true", "once per sweep"), ("dtype=1:2", "numeric"),
     ("eta=0:1:log", "LO > 0"), ("eta=1:0.5", "smaller"), ("eta=1:2:cube", "LO:HI:log"),
 ])
 def test_grid_errors_are_one_line(spec, words):
@@ -420,3 +421,56 @@ def test_remote_scheduler_and_a_lost_worker(text, tmp_path):
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
         logs.close()
+
+
+def test_a_trial_reports_what_train_reports_for_streams_and_records(tmp_path):
+    """A trial's chars/s counts every stream (info's figure for its checkpoint), and a
+    per-record trial stores the characters its updates predict (train's chars_per_update), so
+    its per-character losses and rank are train's; both were seq_length-based."""
+    from fastrnn.data import read_input
+    from fastrnn.runinfo import summary
+    from fastrnn.sweep import run_trial
+
+    records = os.path.join(os.path.dirname(__file__), "..", "data", "records-sample.json")
+    base = dict(hidden=8, max_updates=40, sample_every=0, checkpoint_every=0)
+    lstm = TrainConfig(cell="lstm", batch=4, optimizer="adam", eta=2e-3, **base)
+    row = run_trial(read_corpus(None), lstm.as_dict(), str(tmp_path / "lstm.h5"))
+    assert row["status"] == "done", row
+    assert row["chars_per_sec"] == pytest.approx(
+        summary(load_state(str(tmp_path / "lstm.h5")), str(tmp_path / "lstm.h5"))["chars_per_s"],
+        rel=1e-9)
+
+    per_record = TrainConfig(reset_per_record=True, **base)
+    corpus = read_input(records, encoding="utf-8", json_field="text", config=per_record)
+    row = run_trial(corpus, per_record.as_dict(), str(tmp_path / "rec.h5"))
+    assert row["status"] == "done", row
+    run("train", records, "--reset-per-record", "--hidden", "8", "--max-updates", "40",
+        "--sample-every", "0", "--checkpoint-every", "0", "-q", "-o", tmp_path / "train.h5")
+    trained = load_state(str(tmp_path / "train.h5")).config.chars_per_update
+    assert 0 < trained < 25
+    assert load_state(str(tmp_path / "rec.h5")).config.chars_per_update == trained
+    assert row["chars_per_update"] == trained
+
+
+def test_a_trial_loads_its_own_cells_kernels_before_its_timing(tmp_path, monkeypatch):
+    """A worker warms up the kernels of the trial's engine (it warmed up the course's for an
+    LSTM trial, whose first timed block then included loading its own), once per engine."""
+    import importlib
+
+    from fastrnn import sweep as sweep_mod
+
+    train_mod = importlib.import_module("fastrnn.train")     # fastrnn.train is also a function
+
+    calls = []
+    real = train_mod.warmup
+    monkeypatch.setattr(train_mod, "warmup",
+                        lambda *a, **kw: calls.append(kw["config"].cell) or real(*a, **kw))
+    monkeypatch.setattr(sweep_mod, "_WARM", set())
+    corpus = read_corpus(None)
+    base = dict(hidden=8, max_updates=5, sample_every=0, checkpoint_every=0)
+    for name, cfg in [("a", TrainConfig(cell="lstm", optimizer="adam", eta=2e-3, **base)),
+                      ("b", TrainConfig(cell="lstm", optimizer="adam", eta=1e-3, **base)),
+                      ("c", TrainConfig(**base))]:
+        assert sweep_mod.run_trial(corpus, cfg.as_dict(), str(tmp_path / f"{name}.h5"))[
+            "status"] == "done"
+    assert calls == ["lstm", "rnn"]
