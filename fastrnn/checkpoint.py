@@ -22,7 +22,11 @@ Cost independent of the run's length: up to HISTORY_INLINE updates the per-updat
 inside the file; beyond, they live in a companion file NAME.history (16 bytes a record, after
 a header) that each save extends by the new records only, before the atomic replace. The
 checkpoint records how many records are valid and their CRC-32, so a crash between the two
-writes leaves a longer companion whose extra records are ignored, then overwritten.
+writes leaves a longer companion whose extra records are ignored, then overwritten. A
+companion that cannot be extended (another run's, or one this process has not written) is
+never rewritten in place, as the previous checkpoint may still need it: the new one is written
+under a temp name and renamed just before the checkpoint, so a failed save (disk full) leaves
+the previous pair whole.
 
 Verified: every attribute and dataset is validated on load (types, ranges, shapes, indices
 that reach a kernel), every HDF5 error becomes a one-line FastrnnError, and the checksum
@@ -112,16 +116,18 @@ def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
         view, offset = view[done:], offset + done
 
 
-def _write_history(real: str, state: TrainState, mode: int | None) -> int:
+def _write_history(real: str, state: TrainState, mode: int | None) -> tuple[int, str | None]:
     """Bring the companion file of `real` to the state's updates, appending only what is new
-    when this process knows the file already holds this run's first records; returns the
-    CRC-32 of the records."""
+    when this process knows the file already holds this run's first records. Returns the
+    CRC-32 of the records and, when the companion had to be written anew while one exists
+    (another run's, or one this process has not written), the temp file holding it: save()
+    moves it into place just before the checkpoint itself, as the previous checkpoint may
+    still read the existing companion until then."""
     path, n = _history_path(real), state.update
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    pending = None
     try:
         st = os.fstat(fd)
-        if mode is not None:
-            os.fchmod(fd, mode)
         start, crc = 0, 0
         known = _HISTORY_KNOWN.get(real)
         if known and known[:2] == (st.st_dev, st.st_ino) and 0 < known[2] <= n \
@@ -132,6 +138,14 @@ def _write_history(real: str, state: TrainState, mode: int | None) -> int:
             last = os.pread(fd, _RECORD, len(HISTORY_MAGIC) + _RECORD * (k - 1))
             if first == _records(state, 0, 1) and last == _records(state, k - 1, k):
                 start, crc = k, known[3]
+        if start == 0 and st.st_size > 0:
+            os.close(fd)
+            fd = -1
+            pending = _temp_path(path)
+            fd = os.open(pending, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o666)
+            st = os.fstat(fd)
+        if mode is not None:
+            os.fchmod(fd, mode)
         if start == 0:
             _pwrite_all(fd, HISTORY_MAGIC, 0)
         data = _records(state, start, n)
@@ -139,10 +153,22 @@ def _write_history(real: str, state: TrainState, mode: int | None) -> int:
         os.ftruncate(fd, len(HISTORY_MAGIC) + _RECORD * n)
         os.fsync(fd)
         crc = zlib.crc32(data, crc)
+    except BaseException:
+        if pending is not None:
+            _unlink_quietly(pending)
+        raise
     finally:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
     _HISTORY_KNOWN[real] = (st.st_dev, st.st_ino, n, crc)
-    return crc
+    return crc, pending
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _read_history(real: str, name: str, length: int, crc: int, path: str):
@@ -294,10 +320,11 @@ def save(state: TrainState, path: str) -> None:
     except OSError:
         mode = None
     tmp = _temp_path(real)
+    history_tmp = None
     try:
         history_crc = None
         if state.update > HISTORY_INLINE:
-            history_crc = _write_history(real, state, mode)
+            history_crc, history_tmp = _write_history(real, state, mode)
         # The HDF5 image is built in memory, then written with plain os.write calls: a write
         # that fails (disk full, file too large, permission) is then a clean OSError, never a
         # half-closed HDF5 handle (whose cleanup at exit prints tracebacks, can crash).
@@ -315,17 +342,18 @@ def save(state: TrainState, path: str) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+        if history_tmp is not None:      # both files are written: the two renames follow
+            os.replace(history_tmp, _history_path(real))
+            history_tmp = None
         os.replace(tmp, real)
     except (OSError, RuntimeError) as exc:
         kept = "the previous checkpoint is unchanged" if os.path.exists(real) else \
             "nothing was written"
         raise FastrnnError(f"cannot write {path}: {_why(exc)}; {kept}") from None
     finally:
-        if os.path.exists(tmp):
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+        for leftover in (tmp, history_tmp):
+            if leftover is not None and os.path.exists(leftover):
+                _unlink_quietly(leftover)
     if history_crc is None and os.path.exists(_history_path(real)):
         try:                  # a longer run's companion, which this checkpoint replaced
             os.unlink(_history_path(real))
@@ -341,6 +369,7 @@ def save(state: TrainState, path: str) -> None:
     except OSError:
         pass
     remove_stale_temps(real)
+    remove_stale_temps(_history_path(real))
 
 
 # ---------------------------------------------------------------------------------- read

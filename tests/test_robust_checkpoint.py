@@ -21,6 +21,7 @@ from fastrnn.runstate import fixed_fields
 from fastrnn.checkpoint import load_state, save
 from fastrnn.config import TrainConfig
 from fastrnn.data import builtin_text, read_corpus
+from fastrnn.errors import FastrnnError
 from fastrnn.model import PARAM_NAMES
 from fastrnn.train import new_state, train
 
@@ -198,6 +199,35 @@ def test_a_crash_between_the_two_writes_leaves_a_consistent_prefix(tmp_path, inl
     assert_same_state(got, state)
     save(got, out)                                    # the next save cuts them off
     assert os.path.getsize(out + ".history") == len(ckpt.HISTORY_MAGIC) + 16 * 300
+
+
+@pytest.mark.parametrize("fails", ["_write", "_pwrite_all"])    # the checkpoint, the companion
+def test_a_failed_save_of_another_run_leaves_the_previous_checkpoint_whole(
+        tmp_path, inline_limit, monkeypatch, fails):
+    """`train --overwrite` of another long run onto a checkpoint with a companion: the new
+    companion is written beside the old one and moved into place only with the checkpoint,
+    so a save that fails (disk full) leaves the previous pair loadable, as its message says
+    (the companion was rewritten in place first and the previous checkpoint was damaged)."""
+    out = str(tmp_path / "ck.h5")
+    previous = _state(300)
+    save(previous, out)
+    other = train(new_state(read_corpus(None), TrainConfig(hidden=4, seed=1, max_updates=200,
+                                                            sample_every=0)), read_corpus(None))
+
+    def disk_full(*args):
+        if fails == "_pwrite_all":              # part of the records reach the disk
+            fd, data, offset = args
+            os.pwrite(fd, bytes(len(data) // 2), offset)
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ckpt, fails, disk_full)
+        with pytest.raises(FastrnnError, match="the previous checkpoint is unchanged"):
+            save(other, out)
+    assert_same_state(load_state(out), previous)
+    assert sorted(os.listdir(tmp_path)) == ["ck.h5", "ck.h5.history"]    # no temp files left
+    save(other, out)
+    assert_same_state(load_state(out), other)
 
 
 def test_missing_or_corrupted_companion_is_one_line(tmp_path, inline_limit):
