@@ -14,7 +14,7 @@ import time
 import click
 
 from .config import (CELLS, DTYPES, OPTIMIZERS, GradcheckConfig, PlotConfig, ReportConfig,
-                     SampleConfig, TrainConfig, inapplicable)
+                     SampleConfig, TrainConfig, inapplicable, option_name)
 from .data import read_input
 from .errors import FastrnnError
 from .paths import check_parent_writable
@@ -200,6 +200,26 @@ def _check_out(out: str, overwrite: bool, resume: str | None, text: str):
     check_parent_writable(out, "--out")
 
 
+# options that only say how JSON records are read, and what they do there
+RECORD_OPTIONS = {"reset_per_record": "trains each JSON record from a zero state",
+                  "record_separator": "joins JSON records", "unescape_html": "decodes the "
+                  "HTML entities of JSON records"}
+
+
+def _check_record_options(ctx, text: str, json_field: str | None) -> None:
+    """Refuse a typed record option on plain text, where it would do nothing (or, for
+    --reset-per-record, only cut the text's last chunk short), as options the run's cell or
+    optimizer never reads are refused."""
+    from .data import is_json_input
+
+    if is_json_input(text, json_field):
+        return
+    for name, what in RECORD_OPTIONS.items():
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
+            raise FastrnnError(f"{option_name(name)} {what}; {text} is read as plain text "
+                               "(a .json file, or --json-field FIELD, is read as records)")
+
+
 def _check_applicable(ctx, cfg, opts, resumed: bool = False) -> None:
     """Refuse a typed option that the run's optimizer or cell never reads (config.inapplicable)."""
     problem = inapplicable(cfg, [name for name in opts if ctx.get_parameter_source(name)
@@ -315,9 +335,6 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
         cfg = state.config = merge_resumed(state.config, given, state.update, "checkpoint",
                                            changes)
         _check_applicable(ctx, cfg, opts, resumed=True)
-        for update, name, old, new in changes:
-            click.echo(f"{name} {old:g} -> {new:g} from update {update:,}", err=True)
-        state.changes.extend(changes)
     else:
         if opts["eta"] is None:
             opts["eta"] = DEFAULT_ETA[opts["optimizer"]]
@@ -325,6 +342,7 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
         _check_applicable(ctx, cfg, opts)
     # the input is checked before the output: `train nosuch.txt` is about nosuch.txt
     corpus = read_input(text, encoding=encoding, json_field=json_field, config=cfg)
+    _check_record_options(ctx, text, json_field)
     train_corpus, val = split_validation(corpus, cfg.val_frac, cfg.seq_length,
                                          state.corpus_chars if resume else None)
     schedule = run_schedule(train_corpus, cfg)
@@ -346,6 +364,10 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
                        f"({state.epoch} epoch{'' if state.epoch == 1 else 's'}); to train on, "
                        f"raise the total, e.g. {' '.join(raise_)}", err=True)
             return
+        # said (and kept in the run's history) only when the run goes on with them
+        for update, name, old, new in changes:
+            click.echo(f"{name} {old:g} -> {new:g} from update {update:,}", err=True)
+        state.changes.extend(changes)
     else:
         check_memory(len(train_corpus.vocab), cfg)
         state = new_state(train_corpus, cfg)

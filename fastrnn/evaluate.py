@@ -14,7 +14,7 @@ LN2 = math.log(2.0)
 
 
 def bits(nats: float) -> float:
-    """Nats to bits (here, not from runinfo: train.py imports this module)."""
+    """Nats to bits (runinfo re-exports it for the formatting modules)."""
     return nats / LN2
 
 

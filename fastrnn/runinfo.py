@@ -13,17 +13,11 @@ import textwrap
 
 import numpy as np
 
+from .evaluate import bits
 from .runstate import TrainState
-
-LN2 = math.log(2.0)
 
 
 # ------------------------------------------------------------------------------- formatting
-def bits(nats: float) -> float:
-    """Nats to bits."""
-    return nats / LN2
-
-
 def duration(seconds: float) -> str:
     """A human duration: '12.3 s', '4 min 05 s', '2 h 03 min'."""
     if seconds < 10:

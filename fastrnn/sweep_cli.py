@@ -109,6 +109,7 @@ def register(cli) -> None:
               dashboard_address, connect_timeout, retry_failed, quiet, **opts):
         from dataclasses import replace
 
+        from .cli import _check_record_options
         from .config import DEFAULT_ETA, TrainConfig, inapplicable
         from .sweep import (SweepResult, StopFlag, close_cluster, make_trials, parse_grid,
                             run_sweep, usable_cores, write_manifest)
@@ -147,6 +148,7 @@ def register(cli) -> None:
         keys = [k for k in parsed if k != "seed"] + ["seed"]
         corpus = read_input(text, encoding=opts["encoding"], json_field=opts["json_field"],
                          config=fixed)
+        _check_record_options(ctx, text, opts["json_field"])
         if os.path.exists(out_dir) and not os.path.isdir(out_dir):
             raise FastrnnError(f"-o {out_dir} exists and is not a directory")
         try:

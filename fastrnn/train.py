@@ -19,7 +19,7 @@ from .config import TrainConfig, eta_at
 from .data import Corpus, chunk_schedule, decode
 from .errors import FastrnnError
 from .model import (COUNTERS, Hyper, Params, Schedule, Trainee, Workspace, check_layout,
-                    init_params, sequence_loss)
+                    init_params)
 from .sample import sample_ids
 from .background import BackgroundValidation
 # DivergenceError stays importable from here (fastrnn.train.DivergenceError, as before the split)
@@ -53,14 +53,6 @@ def new_state(corpus: Corpus, config: TrainConfig) -> TrainState:
                       best_hprev=np.zeros(config.hidden, params.U.dtype),
                       hprev=np.zeros(config.hidden, params.U.dtype),
                       rng_state=rng.bit_generator.state, corpus_digest=corpus.digest())
-
-
-def validation_loss(params: Params | dict, val: Corpus) -> float:
-    """Mean loss per character (nats) of the validation text, hidden state reset per document."""
-    resets = np.zeros(val.n_chars, np.bool_)
-    resets[val.doc_starts] = True
-    total, count = sequence_loss(params, val.ids, resets)
-    return total / max(count, 1)
 
 
 def _check_inputs(state: TrainState, corpus, callbacks, val) -> None:

@@ -159,3 +159,17 @@ def test_eval_reads_json_records_from_stdin_with_json_field(tweets):
     assert from_stdin["predictions"] == from_file["predictions"]
     assert from_stdin["nats_per_char"] == from_file["nats_per_char"]
     assert from_stdin["unknown_chars"] == 0
+
+
+@pytest.mark.parametrize("option", [["--reset-per-record"], ["--record-separator", "|"],
+                                    ["--unescape-html"]])
+def test_record_options_on_plain_text_are_refused(small_text, tmp_path, option):
+    """They only say how JSON records are read: on a plain text they did nothing (or cut the
+    text's last chunk short) without a word."""
+    out = tmp_path / "p.h5"
+    msg = one_line_error(run("train", small_text, *option, "--max-updates", 5, "-o", out,
+                             ok=False))
+    assert option[0] in msg and "plain text" in msg and not out.exists()
+    msg = one_line_error(run("sweep", small_text, "--grid", "hidden=4", *option, "-o",
+                             tmp_path / "s", ok=False))
+    assert option[0] in msg and "plain text" in msg

@@ -144,6 +144,10 @@ def test_resumed_run_reports_the_full_plan_and_nothing_when_already_done(small_t
     assert "done:" not in result.output and "chars/s" not in result.output
     assert load_state(str(out)).update == 50
     assert len(out.read_bytes()) == len(before)
+    # a rate change on a finished run is not announced as if it applied from update 50
+    result = run("train", small_text, "--resume", out, "--eta", 0.05)
+    assert "already finished" in result.output and "->" not in result.output
+    assert out.read_bytes() == before
 
 
 # ---------------------------------------------------------------------- refuse to overwrite
