@@ -50,7 +50,7 @@ class Progress:
             self.val_update, self.val = state.val_history[-1]
         self.message(f"training on {state.corpus_name}: {state.corpus_chars:,} chars, "
                      f"K={len(state.vocab)}, m={state.hidden}, {per_epoch:,} updates/epoch, "
-                     f"{total:,} updates in all ({state.config.dtype})")
+                     f"{total:,} update{'' if total == 1 else 's'} in all ({state.config.dtype})")
         self.t0 = time.monotonic()
         self.u0 = state.update
         if self.tty:

@@ -142,7 +142,9 @@ def _gradcheck_section(state, opts: ReportOptions, log) -> tuple[str, float]:
                  + ", random initial states (h₀ = tanh of N(0, 1) draws"
                  + (", c₀ ~ N(0, 1)" if run_cfg.cell == "lstm" else "") + ")")
         model = (f"a {run_cfg.layers}-layer {CELL_NAMES[run_cfg.cell]} like the run's, {B} "
-                 f"stream{'s' if B > 1 else ''}")
+                 f"stream{'s' if B > 1 else ''}"
+                 + (f" (the run has {run_cfg.batch}; three show the streams' sums)"
+                    if run_cfg.batch > B else ""))
         chunk = (f"one chunk of τ = {cfg.seq_length} characters per stream (the first "
                  f"{B * (cfg.seq_length + 1)} of {corpus.name}, cut in {B} strips)" if B > 1
                  else f"one chunk of τ = {cfg.seq_length} characters (the first "
