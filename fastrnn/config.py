@@ -307,6 +307,10 @@ def merge_resumed(stored: TrainConfig, given: dict, done_updates: int,
     merged = stored.as_dict()
     for name, value in given.items():
         if name in TrainConfig.RESUMABLE:
+            if name == "eval_every" and changes is not None and merged.get(name) != value:
+                # recorded: the validations before the change followed the old schedule
+                # (train() keeps the one at the resume point: runstate.eval_every_at)
+                changes.append((done_updates, name, merged.get(name), value))
             merged[name] = value
         elif name in TrainConfig.TUNABLE and merged.get(name) != value:
             if changes is not None:

@@ -29,8 +29,8 @@ from .background import BackgroundValidation
 from .model import aligned_copy
 from .threads import engine_threads
 from .runstate import (BLOCK_SECONDS, PROGRESS_EVERY, Callbacks, TrainState, check_same_corpus,
-                       fixed_fields, grow, next_multiple, stop_on_divergence,
-                       validation_missing)
+                       drop_final_validation, fixed_fields, grow, next_multiple,
+                       stop_on_divergence, validation_missing)
 
 
 def uses_network(config: TrainConfig) -> bool:
@@ -205,9 +205,7 @@ def _train(state: NetState, corpus: Corpus, cb: Callbacks, val: Corpus | None,
     total = cfg.epochs * per_epoch
     if cfg.max_updates > 0:
         total = min(total, cfg.max_updates)
-    if state.val_history and state.val_history[-1][0] == state.update < total \
-            and state.update % cfg.eval_every != 0:
-        state.val_history.pop()
+    drop_final_validation(state, cfg, total)
 
     def validate():      # on a snapshot, on the other core (fastrnn.background)
         bg.submit(state.update, validation_loss, net, val,

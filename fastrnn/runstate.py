@@ -180,6 +180,26 @@ def next_multiple(u: int, every: int) -> int:
     return (u // every + 1) * every if every > 0 else np.iinfo(np.int64).max
 
 
+def eval_every_at(state: TrainState, cfg: TrainConfig, update: int) -> int:
+    """The eval_every whose schedule a validation at `update` followed: a change of it on
+    --resume (recorded in state.changes at the resume's update) applies after that update."""
+    every = cfg.eval_every
+    for at, name, old, _ in reversed(state.changes):
+        if name == "eval_every" and at >= update:
+            every = int(old)
+    return every
+
+
+def drop_final_validation(state: TrainState, cfg: TrainConfig, total: int) -> None:
+    """A run that finished its plan validated its last update even off the eval_every
+    schedule; when a resumed run goes on past it, that validation is one an uninterrupted run
+    would not have made: drop it (by the schedule it was made under)."""
+    if state.val_history and state.val_history[-1][0] == state.update < total:
+        every = eval_every_at(state, cfg, state.update)
+        if every <= 0 or state.update % every != 0:
+            state.val_history.pop()
+
+
 def validation_missing(state: TrainState, cfg: TrainConfig) -> bool:
     """True when the state's update is an eval_every multiple whose validation is not in its
     history: a checkpoint written while that validation was still running on the other core.
@@ -191,5 +211,6 @@ def validation_missing(state: TrainState, cfg: TrainConfig) -> bool:
     state, so its history is the one an uninterrupted run records. A validation of an earlier
     update still running at a checkpoint is waited for (BackgroundValidation.before_checkpoint):
     no resumed run could make that one up."""
-    return (state.update > 0 and cfg.eval_every > 0 and state.update % cfg.eval_every == 0
+    every = eval_every_at(state, cfg, state.update)
+    return (state.update > 0 and every > 0 and state.update % every == 0
             and not (state.val_history and state.val_history[-1][0] == state.update))

@@ -269,6 +269,9 @@ def _check_resumable(state, cfg: TrainConfig, path: str) -> None:
     old = state.config
     for f in fields(TrainConfig):
         if f.name in PLAN_FIELDS:
+            if f.name == "eval_every" and old.eval_every != cfg.eval_every:   # as train does
+                state.changes.append((state.update, "eval_every", old.eval_every,
+                                      cfg.eval_every))
             setattr(old, f.name, getattr(cfg, f.name))
         elif f.name == "chars_per_update":     # derived from the text (run_trial sets it)
             continue

@@ -24,8 +24,9 @@ from .sample import sample_ids
 from .background import BackgroundValidation
 # DivergenceError stays importable from here (fastrnn.train.DivergenceError, as before the split)
 from .runstate import (BLOCK_SECONDS, PROGRESS_EVERY, Callbacks, DivergenceError,  # noqa: F401
-                       TrainState, check_same_corpus, check_state, fixed_fields, grow,
-                       next_multiple, stop_on_divergence, validation_missing)
+                       TrainState, check_same_corpus, check_state, drop_final_validation,
+                       fixed_fields, grow, next_multiple, stop_on_divergence,
+                       validation_missing)
 from .threads import engine_threads
 
 
@@ -105,11 +106,7 @@ def _train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None,
     total = cfg.epochs * per_epoch
     if cfg.max_updates > 0:
         total = min(total, cfg.max_updates)
-    # A validation at the end of a run, at an update that is not a multiple of eval_every, is
-    # one that a run which never stopped would not have made: drop it when the run goes on.
-    if state.val_history and state.val_history[-1][0] == state.update < total \
-            and state.update % cfg.eval_every != 0:
-        state.val_history.pop()
+    drop_final_validation(state, cfg, total)
 
     def validate():      # on a snapshot, on the other core (fastrnn.background)
         from .evaluate import validation_loss as held_out_loss   # docs/validation.md

@@ -239,3 +239,22 @@ def test_a_short_first_chunk_does_not_make_the_guard_trip(tmp_path):
     state = train(new_state(corpus, cfg), corpus)
     assert state.loss_history[0] < 10 < 3 * state.loss_history[0] < state.smooth_loss
     assert state.epoch == 3
+
+
+def test_a_changed_eval_every_keeps_the_validations_made_on_the_old_schedule(tmp_path):
+    """--eval-every 50 up to update 150, then --resume --eval-every 100: update 150's
+    validation was on the old schedule and stays (it was dropped, judged by the new one);
+    a finished run's off-schedule last validation is still dropped when the run goes on."""
+    out = tmp_path / "ev.h5"
+    common = ["--hidden", 8, "--val-frac", 0.05, "--sample-every", 0, "-q"]
+    run("train", "builtin:python-docs", *common, "--eval-every", 50, "--max-updates", 150,
+        "-o", out)
+    result = run("train", "builtin:python-docs", "--resume", out, "--eval-every", 100,
+                 "--max-updates", 300, "-q")
+    assert "eval_every 50 -> 100 from update 150" in result.output
+    state = load_state(str(out))
+    assert [u for u, _ in state.val_history] == [50, 100, 150, 200, 300]
+    assert state.changes == [(150, "eval_every", 50, 100)]
+    assert "eval_every 50 -> 100 from update 150" in run("info", out).output
+    run("train", "builtin:python-docs", "--resume", out, "--max-updates", 350, "-q")
+    assert [u for u, _ in load_state(str(out)).val_history] == [50, 100, 150, 200, 300, 350]
