@@ -208,6 +208,8 @@ def _write(f: h5py.File, state: TrainState, history_crc: int | None = None,
                    vocab=json.dumps(state.vocab))
     if state.corpus_digest:
         f.attrs["corpus_digest"] = state.corpus_digest
+    if state.json_field:
+        f.attrs["json_field"] = state.json_field
     net = getattr(state, "net", None)
     if net is None:           # the DD2424 engine: U W V b c in the course's shapes
         groups = {"params": state.params.course(), "optimizer": state.mem.course(),
@@ -611,13 +613,17 @@ def _read_state(f: h5py.File, path: str) -> TrainState:
     digest = f.attrs.get("corpus_digest", "")       # absent before fastrnn 0.2's digest
     if not isinstance(digest, str) or (digest and not re.fullmatch(r"[0-9a-f]{64}", digest)):
         raise FastrnnError("damaged checkpoint (corpus_digest is not a SHA-256 hex digest)")
+    json_field = f.attrs.get("json_field", "")     # absent: plain text, or written before it
+    if not isinstance(json_field, str):
+        raise FastrnnError("damaged checkpoint (json_field is not a string)")
     common = dict(config=config, vocab=vocab, corpus_name=corpus_name,
                   corpus_chars=corpus_chars, best_x0=best_x0, best_update=best_update,
                   best_smooth=best_smooth, update=update, epoch=epoch, chunk=chunk,
                   next_x0=next_x0, smooth_loss=smooth_loss, loss_history=loss,
                   smooth_history=smooth, samples=samples, val_history=val,
                   rng_state=rng_state, wall_time=wall_time, changes=changes,
-                  corpus_digest=digest, fixed=fixed_fields(config))
+                  corpus_digest=digest, json_field=json_field,
+                  fixed=fixed_fields(config))
     if uses_network(config):
         from .nettrain import NetState, _state_to_counters, attach
 
@@ -626,8 +632,8 @@ def _read_state(f: h5py.File, path: str) -> TrainState:
         _state_to_counters(state)
         return state
     return TrainState(
-        changes=changes, corpus_digest=digest, fixed=fixed_fields(config),
-        config=config, vocab=vocab, corpus_name=corpus_name,
+        changes=changes, corpus_digest=digest, json_field=json_field,
+        fixed=fixed_fields(config), config=config, vocab=vocab, corpus_name=corpus_name,
         corpus_chars=corpus_chars, params=Params.from_course(params),
         mem=Params.from_course(mem), best=Params.from_course(best),
         best_hprev=hprevs["best/hprev"], best_x0=best_x0,

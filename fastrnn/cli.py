@@ -87,8 +87,9 @@ def encoding_option(f):
 def json_field_option(f):
     return click.option(
         "--json-field", default=None,
-        help="TEXT is a JSON list of records: read this field of each [.json files: text]; "
-             "records are split or joined as in training (--reset-per-record).")(f)
+        help="TEXT is a JSON list of records: read this field of each [.json files: text; "
+             "on --resume and in eval, the field the checkpoint was trained on]; records are "
+             "split or joined as in training (--reset-per-record).")(f)
 
 
 def unescape_html_option(f):
@@ -316,7 +317,7 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
     """
     from . import checkpoint
     from .config import DEFAULT_ETA, check_memory, merge_resumed
-    from .data import split_validation
+    from .data import is_json_input, split_validation
     from .nettrain import (plan_chars_per_update, planned_updates, run_schedule,
                            schedule_updates)
     from .progress import Progress, Silent
@@ -335,6 +336,8 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
         cfg = state.config = merge_resumed(state.config, given, state.update, "checkpoint",
                                            changes)
         _check_applicable(ctx, cfg, opts, resumed=True)
+        if json_field is None and state.json_field:     # the records' field it trained on
+            json_field = state.json_field
     else:
         if opts["eta"] is None:
             opts["eta"] = DEFAULT_ETA[opts["optimizer"]]
@@ -371,6 +374,8 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
     else:
         check_memory(len(train_corpus.vocab), cfg)
         state = new_state(train_corpus, cfg)
+    # kept in the checkpoint: --resume and eval read the records' field without being told
+    state.json_field = (json_field or "text") if is_json_input(text, json_field) else ""
     progress = Silent() if quiet else Progress(log_every=log_every)
     callbacks = CheckpointingCallbacks(out, progress,
                                        saved=(resume, state.update) if resume else None)
@@ -658,6 +663,8 @@ def eval_cmd(checkpoint_path, text, best, encoding, json_field, unescape_html, a
 
     model = load(checkpoint_path, "best" if best else "latest")
     state = model.state
+    if json_field is None and text.lower().endswith(".json") and state.json_field:
+        json_field = state.json_field        # records read as the model was trained on them
     name, docs = read_documents(text, encoding=encoding, json_field=json_field,
                                 config=state.config, unescape_html=unescape_html)
     result = model.evaluate_documents(docs)

@@ -69,6 +69,7 @@ class TrainState:
     interrupted: bool = False       # the last train() call stopped on request
     changes: list = field(default_factory=list)   # (update, option, old, new) on --resume
     corpus_digest: str = ""         # Corpus.digest() of the text trained on ("": not known)
+    json_field: str = ""            # the JSON records' field trained on ("": a plain text)
     # the config values the run keeps for life (fixed_fields), as it was made or loaded: a
     # library user may edit state.config; train() and save() refuse edits of these
     fixed: dict = field(default_factory=dict)

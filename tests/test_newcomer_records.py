@@ -173,3 +173,24 @@ def test_record_options_on_plain_text_are_refused(small_text, tmp_path, option):
     msg = one_line_error(run("sweep", small_text, "--grid", "hidden=4", *option, "-o",
                              tmp_path / "s", ok=False))
     assert option[0] in msg and "plain text" in msg
+
+
+def test_the_records_field_is_kept_for_resume_and_eval(tmp_path):
+    """A run on `--json-field body` is resumed and scored without repeating it (both said
+    "record 0 has no field 'text'")."""
+    path = tmp_path / "obj.json"
+    path.write_text(json.dumps({"items": [{"body": f"post {i}: hello there #{i % 5}"}
+                                          for i in range(80)]}))
+    out = tmp_path / "b.h5"
+    run("train", path, "--json-field", "body", "--hidden", 8, "--max-updates", 20,
+        "--sample-every", 0, "-q", "-o", out)
+    assert load_state(str(out)).json_field == "body"
+    run("train", path, "--resume", out, "--max-updates", 40, "-q")
+    assert load_state(str(out)).update == 40
+    scored = run("eval", out, path, "--json").output
+    assert json.loads(scored)["predictions"] > 0
+    assert json.loads(scored) == json.loads(run("eval", out, path, "--json-field", "body",
+                                                "--json").output)
+    plain = tmp_path / "plain.h5"
+    run("train", "builtin:python-docs", "--hidden", 8, "--max-updates", 5, "-q", "-o", plain)
+    assert load_state(str(plain)).json_field == ""
