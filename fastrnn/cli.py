@@ -550,9 +550,15 @@ def _sample_records(model, path, count, max_chars, until, temperature, top_p, pr
 @click.option("--layers", type=click.IntRange(1, 16), default=1, help="Stacked layers.")
 @click.option("--batch", "-B", type=click.IntRange(min=1), default=1,
               help="Parallel streams of the checked chunk.")
+@click.option("--sig", type=click.FloatRange(min=0, min_open=True), default=_G.sig,
+              help="Std of the checked course model's N(0, sig^2) weights.")
+@click.option("--random-state", is_flag=True,
+              help="Start the course model's chunk from a random h0 (tanh of N(0, 1) draws) "
+                   "instead of 0: with a larger --sig (0.1) the check reaches the carried "
+                   "state and the whole chunk's back-propagation.")
 @encoding_option
 def gradcheck(text, hidden, seq_length, step, threshold, seed, numeric_precision, cell, layers,
-              batch, encoding):
+              batch, sig, random_state, encoding):
     """Analytic vs numerical gradients on a small float64 model, as a per-parameter table.
 
     TEXT defaults to the built-in offline corpus; its first seq-length+1 characters are the
@@ -565,16 +571,23 @@ def gradcheck(text, hidden, seq_length, step, threshold, seed, numeric_precision
     from .gradcheck import format_table, gradcheck as check
 
     cfg = GradcheckConfig(hidden=hidden, seq_length=seq_length, step=step,
-                          threshold=threshold, seed=seed)
+                          threshold=threshold, seed=seed, sig=sig, random_state=random_state)
+    course = (cell, layers, batch) == ("rnn", 1, 1)
+    for name, value in (("sig", sig != _G.sig), ("random_state", random_state)):
+        if value and not course:
+            raise FastrnnError(f"{option_name(name)} is the course model's: the check of "
+                               f"--cell/--layers/--batch draws the cell's own weights and "
+                               "always starts from random states")
     corpus = read_input(text, encoding=encoding)
     need = batch * (seq_length + 1)
     if corpus.n_chars < need:
         raise FastrnnError(f"TEXT has {corpus.n_chars} characters; the check needs "
                            f"batch x (seq-length+1) = {need}")
-    if (cell, layers, batch) == ("rnn", 1, 1):
+    if course:
         dtype = np.longdouble if numeric_precision == "extended" else np.float64
         rows = check(corpus.ids, len(corpus.vocab), cfg, numeric_dtype=dtype)
-        model = ""
+        model = ((f"sig={sig:g}, " if sig != _G.sig else "")
+                 + ("random h0, " if random_state else ""))
     else:
         from .netcheck import check_network
 

@@ -125,11 +125,13 @@ def relative_errors(analytic: np.ndarray, numeric: np.ndarray, eps: float) -> np
 
 def gradcheck(ids: np.ndarray, vocab_size: int, cfg: GradcheckConfig = GradcheckConfig(),
               grad_fn=loss_and_grads, numeric_dtype=np.longdouble) -> list[GradcheckRow]:
-    """Check grad_fn (default: the kernels) on chunk ids[0:tau] -> ids[1:tau+1], hprev = 0."""
+    """Check grad_fn (default: the kernels) on chunk ids[0:tau] -> ids[1:tau+1], from hprev = 0
+    (the course's check) or, with cfg.random_state, tanh of N(0, 1) draws (seeded by seed)."""
     tau = cfg.seq_length
     xs, ys = ids[:tau], ids[1:tau + 1]
     params = init_params(vocab_size, cfg.hidden, cfg.sig, cfg.seed, "float64")
-    hprev = np.zeros(cfg.hidden)
+    hprev = (np.tanh(np.random.default_rng([cfg.seed, 1]).standard_normal(cfg.hidden))
+             if cfg.random_state else np.zeros(cfg.hidden))
     _, analytic, _ = grad_fn(params, xs, ys, hprev)
     numeric = numerical_grads(params, xs, ys, hprev, cfg.step, numeric_dtype)
     rows = []

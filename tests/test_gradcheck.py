@@ -67,3 +67,42 @@ def test_gradcheck_catches_a_scaled_gradient():
     rows = {r.name: r for r in gradcheck(TINY_IDS, TINY_K, TINY, grad_fn=off_by_a_little)}
     assert rows["V"].max_error > 1e-6
     assert all(r.max_error < 1e-6 for name, r in rows.items() if name != "V"), rows
+
+
+def _backprop_cut_after(steps):
+    """The kernels' gradients, but back-propagated only `steps` steps from each output: the
+    chunk run as windows (a subtle truncation bug)."""
+
+    def cut(params, xs, ys, hprev):
+        _, full, h_end = loss_and_grads(params, xs, ys, hprev)
+        total = {k: np.zeros_like(v) for k, v in params.items()}
+        for t in range(len(xs)):
+            lo = max(0, t - steps + 1)
+            hs = [hprev]
+            for s in range(lo):          # the state entering the window, held constant
+                hs.append(loss_and_grads(params, xs[s:s + 1], ys[s:s + 1], hs[-1])[2])
+            _, g, _ = loss_and_grads(params, xs[lo:t + 1], ys[lo:t + 1], hs[-1])
+            # only the last step's output: subtract the window's shorter sums
+            if t > lo:
+                _, g_prev, _ = loss_and_grads(params, xs[lo:t], ys[lo:t], hs[-1])
+                g = {k: g[k] - g_prev[k] for k in g}
+            for k in total:
+                total[k] += g[k]
+        return loss_and_grads(params, xs, ys, hprev)[0], total, h_end
+
+    return cut
+
+
+def test_random_state_and_larger_weights_catch_a_short_backprop():
+    """Back-propagation cut to 6 steps passes the course's check (h0 = 0 and 0.01 weights: the
+    gradient through W shrinks ~30x a step) but not --random-state --sig 0.1, which still
+    passes the right gradients (`fastrnn gradcheck --random-state --sig 0.1`)."""
+    corpus = read_corpus(None)
+    ids, K = corpus.ids, len(corpus.vocab)
+    course = GradcheckConfig(hidden=5)
+    strong = GradcheckConfig(hidden=5, sig=0.1, random_state=True)
+    assert all(r.max_error < 1e-6 for r in gradcheck(ids, K, strong))
+    assert all(r.max_error < 1e-6 for r in gradcheck(ids, K, course,
+                                                      grad_fn=_backprop_cut_after(6)))
+    worst = max(r.max_error for r in gradcheck(ids, K, strong, grad_fn=_backprop_cut_after(6)))
+    assert worst > 1e-4
