@@ -8,6 +8,8 @@ all perturbations at once, see output_differences), an independent code path. Th
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,11 +143,31 @@ def gradcheck(ids: np.ndarray, vocab_size: int, cfg: GradcheckConfig = Gradcheck
     return rows
 
 
+def worst_row(rows: list[GradcheckRow]) -> GradcheckRow:
+    """The row with the largest maximum error; NaN (a step so small, or so large, that the
+    differences are not numbers) counts as the largest."""
+    return max(rows, key=lambda r: math.inf if math.isnan(r.max_error) else r.max_error)
+
+
+def row_passes(row: GradcheckRow, threshold: float) -> bool:
+    return row.max_error <= threshold         # False for NaN
+
+
+def error_text(error: float, threshold: float) -> str:
+    """The error as `%.3e`, or with as many more digits as it takes not to read as equal to
+    the threshold it fails ("1.000e-06 exceeds 1e-06")."""
+    for digits in range(3, 17):
+        text = f"{error:.{digits}e}"
+        if float(text) != threshold or error == threshold:
+            return text
+    return repr(error)
+
+
 def format_table(rows: list[GradcheckRow], threshold: float) -> str:
     """The per-parameter table, as the course reports show it."""
     lines = [f"{'param':<6}{'shape':>12}{'max rel err':>14}{'mean rel err':>14}  ok",
              "-" * 50]
     for r in rows:
-        ok = "yes" if r.max_error <= threshold else "NO"
+        ok = "yes" if row_passes(r, threshold) else "NO"
         lines.append(f"{r.name:<6}{str(r.shape):>12}{r.max_error:>14.3e}{r.mean_error:>14.3e}  {ok}")
     return "\n".join(lines)

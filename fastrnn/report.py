@@ -86,13 +86,15 @@ def _md_table(header: list[str], rows: list[list[str]], numeric: bool = True) ->
 
 def _gradcheck_section(state, opts: ReportOptions, log) -> tuple[str, float]:
     from .data import BUILTIN_NAME, read_input
-    from .gradcheck import gradcheck
+    from .gradcheck import error_text, gradcheck, row_passes, worst_row
 
     base = opts.gradcheck or GradcheckConfig()
     cfg = GradcheckConfig(**{**base.__dict__, "seq_length": state.config.seq_length})
     # TEXT read as the run read it: JSON records as records (joined or one per document, with
     # the run's separator, entities and newlines), so its vocabulary is the checkpoint's
-    corpus = read_input(opts.text or BUILTIN_NAME, encoding=opts.encoding, config=state.config)
+    text = opts.text or BUILTIN_NAME
+    field = state.json_field if text.lower().endswith(".json") and state.json_field else None
+    corpus = read_input(text, encoding=opts.encoding, json_field=field, config=state.config)
     if corpus.n_chars < cfg.seq_length + 1:
         raise FastrnnError(f"the gradient-check text has {corpus.n_chars} characters; the "
                            f"check needs seq-length+1 = {cfg.seq_length + 1}")
@@ -128,11 +130,11 @@ def _gradcheck_section(state, opts: ReportOptions, log) -> tuple[str, float]:
                 f"the text the model was trained on.\n")
     else:
         note = ""
-    worst = max(rows, key=lambda r: r.max_error)
+    worst = worst_row(rows)
     verdict = ("**passed**: every maximum relative error is at most "
-               f"{cfg.threshold:g}" if worst.max_error <= cfg.threshold else
+               f"{cfg.threshold:g}" if row_passes(worst, cfg.threshold) else
                f"**FAILED**: the maximum relative error of {worst.name} is "
-               f"{worst.max_error:.3e} > {cfg.threshold:g}")
+               f"{error_text(worst.max_error, cfg.threshold)} > {cfg.threshold:g}")
     table = _md_table(["parameter", "shape", "max relative error", "mean relative error"],
                       [[f"`{r.name}`", "\u00d7".join(map(str, r.shape)), f"{r.max_error:.3e}",
                         f"{r.mean_error:.3e}"] for r in rows])

@@ -106,3 +106,20 @@ def test_random_state_and_larger_weights_catch_a_short_backprop():
                                                       grad_fn=_backprop_cut_after(6)))
     worst = max(r.max_error for r in gradcheck(ids, K, strong, grad_fn=_backprop_cut_after(6)))
     assert worst > 1e-4
+
+
+def test_a_check_that_gives_nan_fails():
+    """A step too small for the loss makes NaN rows: `nan > threshold` is False, and the
+    command said "passed" and exited 0."""
+    from .clitools import run
+
+    result = run("gradcheck", "--step", "1e-30", "--cell", "lstm", "-m", 3, ok=False)
+    assert result.exit_code == 1 and "FAILED" in result.output
+    assert "passed" not in result.output and "RuntimeWarning" not in result.output
+
+
+def test_a_failing_error_never_reads_as_the_threshold():
+    from fastrnn.gradcheck import error_text
+
+    assert error_text(1.0002e-6, 1e-6) == "1.0002e-06"
+    assert error_text(3.5e-3, 1e-6) == "3.500e-03"
