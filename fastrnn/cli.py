@@ -5,6 +5,7 @@ boundary; usage errors are one line too (exit 2). Defaults come from fastrnn.con
 """
 from __future__ import annotations
 
+import math
 import os
 import shlex
 import signal
@@ -510,7 +511,7 @@ def _sample_records(model, path, count, max_chars, until, temperature, top_p, pr
     from .sample import stream_records
     from .trained import NetModel, used_prime
 
-    if END_OF_RECORD not in model.vocab:
+    if not (model.state.config.reset_per_record and END_OF_RECORD in model.vocab):
         raise FastrnnError(f"{path} was not trained with end-of-record symbols (train JSON "
                            "records with --reset-per-record); use -n or --until instead")
     if until is not None:
@@ -697,7 +698,10 @@ def eval_cmd(checkpoint_path, text, best, encoding, json_field, unescape_html, a
                                "predictions": result.predictions,
                                "unknown_chars": result.n_unknown, "unknown": result.unknown,
                                "nats_per_char": result.nats, "bits_per_char": result.bits,
-                               "perplexity": result.perplexity}, indent=2, ensure_ascii=False))
+                               # JSON has no infinity: a diverged model's perplexity is null
+                               "perplexity": (result.perplexity
+                                              if math.isfinite(result.perplexity) else None)},
+                              indent=2, ensure_ascii=False))
     else:
         click.echo(format_eval(result, name, desc))
 

@@ -18,6 +18,11 @@ def bits(nats: float) -> float:
     return nats / LN2
 
 
+def perplexity(nats: float) -> float:
+    """exp(nats); inf beyond what a float holds (a diverged model's ~1,500 nats/char)."""
+    return math.exp(nats) if nats < 709.0 else math.inf
+
+
 @dataclass
 class EvalResult:
     """Loss of a text under a model. Characters outside the vocabulary are skipped, counted."""
@@ -41,7 +46,7 @@ class EvalResult:
 
     @property
     def perplexity(self) -> float:
-        return math.exp(self.nats)
+        return perplexity(self.nats)
 
 
 def read_documents(text: str, *, encoding: str = "utf-8", json_field: str | None = None,

@@ -9,7 +9,6 @@ Every number comes from the checkpoint or is computed here, nothing is typed by 
 from __future__ import annotations
 
 import datetime
-import math
 import os
 import re
 import time
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 
 from .config import GradcheckConfig, ReportConfig
 from .errors import FastrnnError
+from .evaluate import perplexity
 from .runinfo import (CELL_NAMES, bits, chars_per_update, chars_trained_per_update,
                       checkpoint_fastrnn_version, duration, epoch_boundaries, epochs_done,
                       epochs_text, model_description, n_params, select_samples,
@@ -197,7 +197,7 @@ model (lowest smooth loss). The right axis and the per-character columns divide 
 {_md_table(["update", "smooth loss", "nats/char", "bits/char"], rows)}
 """
     if state.val_history:
-        vrows = [[f"{u:,}", f"{v:.4f}", f"{bits(v):.4f}", f"{math.exp(v):.3f}"]
+        vrows = [[f"{u:,}", f"{v:.4f}", f"{bits(v):.4f}", f"{perplexity(v):.3f}"]
                  for u, v in state.val_history]
         u_best, v_best = min(state.val_history, key=lambda uv: uv[1])
         text += f"""

@@ -8,12 +8,11 @@ exp(nats per character).
 """
 from __future__ import annotations
 
-import math
 import textwrap
 
 import numpy as np
 
-from .evaluate import bits
+from .evaluate import bits, perplexity
 from .runstate import TrainState
 
 
@@ -140,7 +139,8 @@ def summary(state: TrainState, path: str) -> dict:
         "best_update": state.best_update if state.best_update >= 0 else None,
         "samples": len(state.samples),
         "chars_per_update": tau,
-        "end_of_record": END_OF_RECORD if END_OF_RECORD in state.vocab else None,
+        "end_of_record": (END_OF_RECORD if cfg.reset_per_record and END_OF_RECORD in state.vocab
+                          else None),
         "validation": None,
         "changes": [list(c) for c in getattr(state, "changes", [])],
     }
@@ -186,6 +186,8 @@ def _per_char(chunk_loss: float | None, tau: float) -> str:
     if chunk_loss is None:
         return "n/a"
     nats = chunk_loss / tau
+    if not abs(chunk_loss) < 1e6:      # a diverged run's: 1e302 is 300 digits in fixed point
+        return f"{chunk_loss:.4g} ({nats:.4g} nats/char, {bits(nats):.4g} bits/char)"
     return f"{chunk_loss:.3f} ({nats:.4f} nats/char, {bits(nats):.4f} bits/char)"
 
 
@@ -228,7 +230,7 @@ def format_info(s: dict) -> str:
             nats = v[f"{which}_loss"]
             lines.append(("val loss" if which == "latest" else "",
                           f"{which:<6} {nats:.4f} nats/char, {bits(nats):.4f} bits/char, "
-                          f"perplexity {math.exp(nats):.3f} at update {v[f'{which}_update']:,}"))
+                          f"perplexity {perplexity(nats):.3f} at update {v[f'{which}_update']:,}"))
     speed = f", {s['chars_per_s']:,.0f} chars/s" if s["chars_per_s"] else ""
     lines.append(("wall time", f"{duration(s['wall_time_s'])} training{speed}"))
     lines.append(("samples", f"{s['samples']} logged (fastrnn evolution {s['checkpoint']})"))

@@ -199,7 +199,8 @@ class NetModel(_TrainedModel):
         from .sample import cut_at_stop
 
         check_options(max_chars, temperature, top_p)
-        if END_OF_RECORD not in self.vocab:
+        # a plain text may hold the symbol as a character: per record means trained so
+        if not (self.state.config.reset_per_record and END_OF_RECORD in self.vocab):
             raise FastrnnError("this model was not trained with end-of-record symbols (train "
                                "JSON records with --reset-per-record)")
         net = self.state.net

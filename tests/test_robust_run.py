@@ -216,3 +216,35 @@ def test_library_calls_with_wrong_arguments_are_one_line_errors(api_text, tmp_pa
     for call, message in cases:
         with pytest.raises(FastrnnError, match=message):
             call()
+
+
+def test_a_model_with_a_huge_loss_is_described_not_a_traceback(tmp_path):
+    """--sig 100 trains (finite losses of ~1,500 nats/char); eval, info and report of it
+    raised OverflowError computing exp(nats) as the perplexity."""
+    import json
+
+    from .clitools import run
+
+    text = tmp_path / "t.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog. " * 200)
+    out = tmp_path / "d.h5"
+    run("train", text, "-m", 32, "--max-updates", 5, "--sig", 100, "--val-frac", 0.1,
+        "--eval-every", 1, "-q", "-o", out)
+    assert "perplexity  inf" in run("eval", out, text).output
+    assert json.loads(run("eval", out, text, "--json").output)["perplexity"] is None
+    assert "perplexity inf" in run("info", out).output
+    run("report", out, "-o", tmp_path / "r")
+    assert "inf" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_the_end_of_record_symbol_in_a_plain_text_is_just_a_character(tmp_path):
+    """A plain text holding ␞ is not a per-record model: info described it as one and
+    `sample --records` sampled from it."""
+    from .clitools import one_line_error, run
+
+    text = tmp_path / "t.txt"
+    text.write_text("a plain text with a \u241e symbol in it, over and over. " * 40)
+    out = tmp_path / "p.h5"
+    run("train", text, "-m", 8, "--max-updates", 10, "-q", "-o", out)
+    assert "end-of-record" not in run("info", out).output
+    assert "--reset-per-record" in one_line_error(run("sample", out, "--records", 2, ok=False))
