@@ -148,7 +148,13 @@ def grow(arr: np.ndarray, size: int) -> np.ndarray:
     """arr extended with zeros to `size` entries (a loss history made room for a run)."""
     if arr.size >= size:
         return arr
-    out = np.zeros(size, np.float64)
+    try:          # zeros: pages the run never reaches are never touched
+        out = np.zeros(size, np.float64)
+    except (MemoryError, ValueError):     # ValueError: more entries than an array can hold
+        raise FastrnnError(
+            f"the run plans {size:,} updates: its loss history alone would need "
+            f"{2 * 8 * size / 2**30:,.1f} GiB, more than this machine gives; lower --epochs "
+            "or set --max-updates (Ctrl-C stops a run early, with a checkpoint)") from None
     out[:arr.size] = arr
     return out
 

@@ -248,3 +248,16 @@ def test_the_end_of_record_symbol_in_a_plain_text_is_just_a_character(tmp_path):
     run("train", text, "-m", 8, "--max-updates", 10, "-q", "-o", out)
     assert "end-of-record" not in run("info", out).output
     assert "--reset-per-record" in one_line_error(run("sample", out, "--records", 2, ok=False))
+
+
+def test_a_plan_too_long_to_record_is_one_line(tmp_path):
+    """The loss history is allocated for the whole plan: --epochs 1e23 raised numpy's
+    "Maximum allowed dimension exceeded" (and 200,000 epochs a 25 GiB MemoryError)."""
+    from .clitools import one_line_error, run
+
+    for cell in ("rnn", "lstm"):
+        msg = one_line_error(run("train", "builtin:python-docs", "-m", 8, "--cell", cell,
+                                 "--epochs", 10**23, "-q", "-o", tmp_path / "x.h5",
+                                 ok=False))
+        assert "loss history" in msg and "--max-updates" in msg
+    assert not (tmp_path / "x.h5").exists()
