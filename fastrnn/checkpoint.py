@@ -175,6 +175,11 @@ def _read_history(real: str, name: str, length: int, crc: int, path: str):
     if os.path.basename(name) != name or not name:
         raise FastrnnError(f"damaged checkpoint (/history file {name!r} is not a file name)")
     hpath = os.path.join(os.path.dirname(real), name)
+    own = _history_path(real)
+    if not os.path.exists(hpath) and os.path.exists(own):
+        # the pair renamed together (final.h5 + final.h5.history): the checksum below still
+        # tells whether it is this checkpoint's history
+        hpath, name = own, os.path.basename(own)
     try:
         with open(hpath, "rb") as fh:
             st = os.fstat(fh.fileno())
@@ -183,7 +188,8 @@ def _read_history(real: str, name: str, length: int, crc: int, path: str):
     except FileNotFoundError:
         raise FastrnnError(f"its loss history {name} is missing: a checkpoint of over "
                            f"{HISTORY_INLINE:,} updates is two files, keep (or copy) them "
-                           "side by side") from None
+                           f"side by side ({os.path.basename(real)} beside "
+                           f"{os.path.basename(own)} or {name})") from None
     except OSError as exc:
         raise FastrnnError(f"cannot read its loss history {name}: "
                            f"{exc.strerror or exc}") from None

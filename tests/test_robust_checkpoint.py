@@ -230,6 +230,23 @@ def test_a_failed_save_of_another_run_leaves_the_previous_checkpoint_whole(
     assert_same_state(load_state(out), other)
 
 
+def test_a_pair_renamed_together_still_loads_and_resumes(tmp_path, inline_limit):
+    """ck.h5 + ck.h5.history moved to final.h5 + final.h5.history: the checkpoint names its
+    companion ck.h5.history, and loading said it was missing though both were there."""
+    state = _state(300)
+    save(state, str(tmp_path / "ck.h5"))
+    (tmp_path / "d").mkdir()
+    os.rename(tmp_path / "ck.h5", tmp_path / "d" / "final.h5")
+    os.rename(tmp_path / "ck.h5.history", tmp_path / "d" / "final.h5.history")
+    got = load_state(str(tmp_path / "d" / "final.h5"))
+    assert_same_state(got, state)
+    save(got, str(tmp_path / "d" / "final.h5"))          # and saves under its own name
+    assert_same_state(load_state(str(tmp_path / "d" / "final.h5")), state)
+    os.unlink(tmp_path / "d" / "final.h5.history")
+    line = one_line_error(_cli("info", tmp_path / "d" / "final.h5"))
+    assert "final.h5.history" in line
+
+
 def test_missing_or_corrupted_companion_is_one_line(tmp_path, inline_limit):
     out = str(tmp_path / "ck.h5")
     save(_state(300), out)
