@@ -265,20 +265,49 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _resume_mismatch(old: TrainConfig, cfg: TrainConfig, path: str) -> str | None:
+    """Why a trial's checkpoint cannot go on under cfg (a hyper-parameter other than the
+    plan's differs), or None."""
+    for f in fields(TrainConfig):
+        if f.name in PLAN_FIELDS or f.name == "chars_per_update":  # derived from the text
+            continue
+        if getattr(old, f.name) != getattr(cfg, f.name):
+            return (f"{path} was trained with {f.name}={getattr(old, f.name)!r}, this sweep "
+                    f"asks {getattr(cfg, f.name)!r}; use another -o directory")
+    return None
+
+
 def _check_resumable(state, cfg: TrainConfig, path: str) -> None:
     old = state.config
-    for f in fields(TrainConfig):
-        if f.name in PLAN_FIELDS:
-            if f.name == "eval_every" and old.eval_every != cfg.eval_every:   # as train does
-                state.changes.append((state.update, "eval_every", old.eval_every,
-                                      cfg.eval_every))
-            setattr(old, f.name, getattr(cfg, f.name))
-        elif f.name == "chars_per_update":     # derived from the text (run_trial sets it)
+    problem = _resume_mismatch(old, cfg, path)
+    if problem:
+        raise FastrnnError(problem)
+    for name in PLAN_FIELDS:
+        if name == "eval_every" and old.eval_every != cfg.eval_every:   # as train does
+            state.changes.append((state.update, "eval_every", old.eval_every, cfg.eval_every))
+        setattr(old, name, getattr(cfg, name))
+
+
+def check_existing_trials(trials: list, out_dir: str) -> None:
+    """Before a sweep touches out_dir: refuse it when a trial's existing checkpoint was
+    trained with other hyper-parameters (a re-run with a changed option). Run anyway, every
+    such trial failed, and its results row, marker and the manifest were overwritten. A
+    checkpoint that does not load is left to its trial (it fails with the reason)."""
+    from .checkpoint import load_state
+
+    for t in trials:
+        path = os.path.join(out_dir, t.name + ".h5")
+        if not os.path.exists(path):
             continue
-        elif getattr(old, f.name) != getattr(cfg, f.name):
-            raise FastrnnError(f"{path} was trained with {f.name}={getattr(old, f.name)!r}, "
-                               f"this sweep asks {getattr(cfg, f.name)!r}; use another -o "
-                               "directory")
+        try:
+            old = load_state(path).config
+        except FastrnnError:
+            continue
+        problem = _resume_mismatch(old, t.config, path)
+        if problem:
+            raise FastrnnError(problem.replace("; use another -o directory",
+                                               "; give the sweep's own options, or another "
+                                               "-o directory"))
 
 
 def _state_row(state, row: dict) -> None:
@@ -338,6 +367,8 @@ def run_trial(corpus, config: dict, out_path: str, stop_event_name: str | None =
             if state.update >= total:
                 _state_row(state, row)
                 row.update(status="done", t_train0=time.time(), t_train1=time.time())
+                if os.path.exists(out_path + FAILED_SUFFIX):   # e.g. run with --retry-failed
+                    os.unlink(out_path + FAILED_SUFFIX)
                 return row
         else:
             state = new_state(train_corpus, cfg)

@@ -111,8 +111,8 @@ def register(cli) -> None:
 
         from .cli import _check_record_options
         from .config import DEFAULT_ETA, TrainConfig, inapplicable
-        from .sweep import (SweepResult, StopFlag, close_cluster, make_trials, parse_grid,
-                            run_sweep, usable_cores, write_manifest)
+        from .sweep import (SweepResult, StopFlag, check_existing_trials, close_cluster,
+                            make_trials, parse_grid, run_sweep, usable_cores, write_manifest)
 
         log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
         if not grid:
@@ -157,6 +157,7 @@ def register(cli) -> None:
             raise FastrnnError(f"cannot create {out_dir}: {exc.strerror or exc}") from None
         if not os.access(out_dir, os.W_OK):
             raise FastrnnError(f"-o {out_dir} is not writable")
+        check_existing_trials(trials, out_dir)
         write_manifest(out_dir, {"text": text, "train_args": _train_args(ctx, options),
                                  "grid": list(grid), "seeds": seeds, "random": random_n,
                                  "random_seed": random_seed})

@@ -474,3 +474,33 @@ def test_a_trial_loads_its_own_cells_kernels_before_its_timing(tmp_path, monkeyp
         assert sweep_mod.run_trial(corpus, cfg.as_dict(), str(tmp_path / f"{name}.h5"))[
             "status"] == "done"
     assert calls == ["lstm", "rnn"]
+
+
+def test_a_rerun_with_another_option_is_refused_before_it_touches_the_sweep(small_text,
+                                                                              tmp_path):
+    """Re-running a sweep with a changed option (-m 16 for -m 8) failed every finished
+    trial, wiped its numbers from results.csv and left .failed markers that the right command
+    then skipped; it is refused before the cluster starts, and nothing in -o changes."""
+    out = tmp_path / "s"
+    out.mkdir()
+    run("train", small_text, "--hidden", 8, "--max-updates", 20, "--eta", 0.05, "-q",
+        "--sample-every", 0, "-o", out / "eta=0.05,seed=0.h5")
+    before = sorted(os.listdir(out))
+    line = one_line_error(run("sweep", small_text, "--grid", "eta=0.05,0.1", "--hidden", 16,
+                              "--max-updates", 20, "-o", out, "-q", ok=False))
+    assert "hidden=8" in line and "16" in line
+    assert sorted(os.listdir(out)) == before
+
+
+def test_a_finished_trial_drops_its_stale_failed_marker(tmp_path):
+    """--retry-failed on a trial that is in fact finished reports it done; its .failed
+    marker (from a mistaken run) stayed, and the next plain re-run skipped it as failed."""
+    from fastrnn.sweep import FAILED_SUFFIX, run_trial
+
+    cfg = TrainConfig(hidden=8, max_updates=10, sample_every=0, checkpoint_every=0)
+    path = str(tmp_path / "t.h5")
+    assert run_trial(read_corpus(None), cfg.as_dict(), path)["status"] == "done"
+    with open(path + FAILED_SUFFIX, "w") as fh:
+        fh.write("this sweep asks 16")
+    assert run_trial(read_corpus(None), cfg.as_dict(), path)["status"] == "done"
+    assert not os.path.exists(path + FAILED_SUFFIX)
