@@ -86,11 +86,25 @@ def _open_text(path: str):
         raise FastrnnError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def _decoder(path: str, encoding: str):
+def text_codec(encoding: str) -> codecs.CodecInfo:
+    """The codec of --encoding, or a one-line error: unknown, or not a text encoding (rot13,
+    hex, base64 are bytes-to-bytes or str-to-str codecs; their decoders fail mid-read)."""
     try:
         codec = codecs.lookup(encoding)
     except LookupError:
         raise FastrnnError(f"unknown encoding: {encoding}") from None
+    try:   # LookupError for a codec that is not bytes -> str (empty input skips the check)
+        b"a".decode(codec.name)
+    except UnicodeDecodeError:          # a text encoding (utf-16: one byte is too short)
+        pass
+    except LookupError:
+        raise FastrnnError(f"--encoding {encoding} is not a text encoding (e.g. utf-8, "
+                           "latin-1, utf-16)") from None
+    return codec
+
+
+def _decoder(path: str, encoding: str):
+    codec = text_codec(encoding)
     # a UTF-8 byte-order mark is a marker, not a character of the text (utf-8-sig drops it)
     name = "utf-8-sig" if codec.name == "utf-8" else codec.name
     return codecs.getincrementaldecoder(name)("strict")

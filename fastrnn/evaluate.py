@@ -84,6 +84,9 @@ def _read_stdin(encoding: str, keep_newlines: bool) -> str:
     """All of standard input, decoded; newlines translated unless keep_newlines."""
     import sys
 
+    from .data import text_codec
+
+    text_codec(encoding)
     raw = sys.stdin.buffer.read()
     try:
         doc = raw.decode(encoding)

@@ -111,6 +111,16 @@ def test_text_that_is_not_utf8_suggests_encoding(work):
                    "(e.g. --encoding latin-1)")
 
 
+@pytest.mark.parametrize("codec", ["rot13", "hex", "base64"])
+def test_a_codec_that_is_not_a_text_encoding_is_one_line(work, codec):
+    """Python knows them, but they do not turn bytes into text: their decoders raised
+    TypeError or binascii.Error mid-read."""
+    (work / "t.txt").write_text("plain text for a codec test. " * 20)
+    assert "not a text encoding" in train_into_existing(work, "t.txt", "--encoding", codec)
+    assert "not a text encoding" in fails(work, "gradcheck", "t.txt", "--encoding", codec)
+    assert "not a text encoding" in fails(work, "eval", "ck.h5", "t.txt", "--encoding", codec)
+
+
 def test_the_suggested_encoding_works(work):
     """Not an error: the advice of the previous message is right (and UTF-16, full of NUL
     bytes, is text once its encoding is given)."""
