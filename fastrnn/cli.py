@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shlex
 import signal
 import sys
@@ -202,6 +203,23 @@ def _check_out(out: str, overwrite: bool, resume: str | None, text: str):
     check_parent_writable(out, "--out")
 
 
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+
+
+def unescape_separator(value: str | None) -> str | None:
+    r"""--record-separator "\n" (as the help's default reads) means a newline, not a backslash
+    and an n: \n, \t, \r and \\ are escapes; any other backslash stays as typed."""
+    if value is None:
+        return None
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(0)), value)
+
+
+def escape_separator(value: str) -> str:
+    """The inverse of unescape_separator, for a command printed to be typed again."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace(
+        "\r", "\\r")
+
+
 # options that only say how JSON records are read, and what they do there
 RECORD_OPTIONS = {"reset_per_record": "trains each JSON record from a zero state",
                   "record_separator": "joins JSON records", "unescape_html": "decodes the "
@@ -272,7 +290,9 @@ def _check_applicable(ctx, cfg, opts, resumed: bool = False) -> None:
                    "an end-of-record symbol learned at each end); default is to join them "
                    "with --record-separator.")
 @click.option("--record-separator", default=_T.record_separator, show_default=False,
-              help="Joins JSON records into one text [default: "
+              callback=lambda ctx, param, value: unescape_separator(value),
+              help="Joins JSON records into one text; \\n, \\t, \\r and \\\\ are read "
+                   "as escapes [default: "
                    + _T.record_separator.encode("unicode_escape").decode("ascii") + "].")
 @unescape_html_option
 @click.option("--keep-newlines", is_flag=True, default=_T.keep_newlines,

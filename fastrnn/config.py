@@ -268,6 +268,9 @@ _APPLIES = {
                        else " (add --val-frac, e.g. --val-frac 0.1)")),
     "decay_after": (lambda c: c.eta_decay != 1.0, "when eta's decay starts",
                     lambda c, resumed: "eta does not decay (add --eta-decay, e.g. 0.97)"),
+    "record_separator": (lambda c: not c.reset_per_record, "what joins JSON records into one "
+                         "text", lambda c, resumed: "with --reset-per-record each record is "
+                         "its own document, between end-of-record symbols"),
     "sig": (lambda c: c.cell == "rnn", "the vanilla RNN's initial weight std",
             lambda c, resumed: f"{c.cell.upper()} weights are drawn U(-1/sqrt(m), 1/sqrt(m)) "
                                "as PyTorch draws them (docs/models.md)"),
@@ -275,7 +278,7 @@ _APPLIES = {
 
 
 # the fields the rules above read of a config (sweep.best_command builds a trial's from them)
-APPLIES_READS = ("cell", "optimizer", "val_frac", "eta_decay")
+APPLIES_READS = ("cell", "optimizer", "val_frac", "eta_decay", "reset_per_record")
 
 
 def inapplicable(cfg: TrainConfig, names, resumed: bool = False) -> str | None:

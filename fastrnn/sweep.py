@@ -830,6 +830,8 @@ def best_command(row: dict, keys: list[str], manifest: dict) -> list[str]:
         if row.get(name) not in (None, ""):
             return str(row[name])
         flag = "--" + name.replace("_", "-")
+        if _plain_type(field_types()[name]) is bool:      # a flag: given or not
+            return "true" if flag in fixed else default
         return fixed[fixed.index(flag) + 1] if flag in fixed[:-1] else default
 
     # the trial's config, as far as config.inapplicable reads it

@@ -49,6 +49,8 @@ def _validator(options: dict):
 
 def _train_args(ctx, options: dict) -> list[str]:
     """The fixed train options as given on the command line (for the best trial's command)."""
+    from .cli import escape_separator
+
     args = []
     for name, param in options.items():
         source = ctx.get_parameter_source(name)
@@ -59,6 +61,8 @@ def _train_args(ctx, options: dict) -> list[str]:
         flag = max((o for o in param.opts if o.startswith("--")), key=len)
         if param.is_flag:
             args += [flag] if value else []
+        elif name == "record_separator":           # typed again, its escapes are read
+            args += [flag, escape_separator(value)]
         else:
             args += [flag, str(value)]
     return args

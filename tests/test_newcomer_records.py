@@ -194,3 +194,21 @@ def test_the_records_field_is_kept_for_resume_and_eval(tmp_path):
     plain = tmp_path / "plain.h5"
     run("train", "builtin:python-docs", "--hidden", 8, "--max-updates", 5, "-q", "-o", plain)
     assert load_state(str(plain)).json_field == ""
+
+
+def test_the_record_separator_reads_escapes_as_its_help_shows_them(tmp_path):
+    """The help (and README) show the default as "\\n": typed so, it was a backslash and an n,
+    two new characters of the vocabulary. Escapes round-trip through the printed command."""
+    from fastrnn.cli import escape_separator, unescape_separator
+
+    records = tmp_path / "r.json"
+    records.write_text(json.dumps([{"text": f"record {i}"} for i in range(40)]))
+    out = tmp_path / "r.h5"
+    for typed, meant in (("\\n", "\n"), ("\\t|", "\t|"), ("\\\\", "\\"), ("a\\qb", "a\\qb")):
+        run("train", records, "--record-separator", typed, "--hidden", 4, "--max-updates", 2,
+            "-q", "-o", out, "--overwrite")
+        assert load_state(str(out)).config.record_separator == meant
+        assert unescape_separator(escape_separator(meant)) == meant
+    msg = one_line_error(run("train", records, "--reset-per-record", "--record-separator",
+                             "XYZ", "-q", "-o", tmp_path / "p.h5", ok=False))
+    assert "--record-separator" in msg and "--reset-per-record" in msg
