@@ -705,6 +705,12 @@ def eval_cmd(checkpoint_path, text, best, encoding, json_field, unescape_html, a
     state = model.state
     if json_field is None and text.lower().endswith(".json") and state.json_field:
         json_field = state.json_field        # records read as the model was trained on them
+    from .data import is_json_input
+
+    if unescape_html and not is_json_input(text, json_field):
+        raise FastrnnError(f"--unescape-html decodes the HTML entities of JSON records; {text} "
+                           "is read as plain text (a .json file, or --json-field FIELD, is "
+                           "read as records)")
     name, docs = read_documents(text, encoding=encoding, json_field=json_field,
                                 config=state.config, unescape_html=unescape_html)
     result = model.evaluate_documents(docs)

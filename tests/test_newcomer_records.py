@@ -173,6 +173,10 @@ def test_record_options_on_plain_text_are_refused(small_text, tmp_path, option):
     msg = one_line_error(run("sweep", small_text, "--grid", "hidden=4", *option, "-o",
                              tmp_path / "s", ok=False))
     assert option[0] in msg and "plain text" in msg
+    if option == ["--unescape-html"]:            # eval too (it was silently ignored)
+        run("train", small_text, "--hidden", 4, "--max-updates", 2, "-q", "-o", out)
+        msg = one_line_error(run("eval", out, small_text, *option, ok=False))
+        assert option[0] in msg and "plain text" in msg
 
 
 def test_the_records_field_is_kept_for_resume_and_eval(tmp_path):
