@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import os
 import re
+import shlex
 import time
 
 import numpy as np
@@ -257,7 +258,7 @@ def _sample_section(path: str, state, opts: ReportOptions) -> tuple[str, float]:
 Synthesised from {which},
 starting from its hidden state and the first character of the chunk of that update;
 temperature {opts.temperature:g}, seed {opts.seed}
-(`fastrnn sample {os.path.basename(path)} -n {opts.sample_length} --seed {opts.seed}{temp}`
+(`fastrnn sample {shlex.quote(path)} -n {opts.sample_length} --seed {opts.seed}{temp}`
 draws the same text).
 
 {fence(text)}

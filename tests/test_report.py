@@ -238,3 +238,23 @@ def test_section_1_describes_per_record_training():
     course = _model_text(TrainConfig(reset_per_record=True))
     assert course.startswith("The model is") and "one record at a time" in course
     assert "from chunk to chunk within an epoch" not in course
+
+
+def test_the_reports_sample_command_can_be_typed_again(tmp_path, monkeypatch):
+    """It named the checkpoint by its bare file name, unquoted: `fastrnn sample c k.h5` for
+    `sp ace/c k.h5`. Run as printed, from where report ran, it draws the report's text."""
+    import shlex
+
+    from .clitools import run
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sp ace").mkdir()
+    ck = "sp ace/c k.h5"
+    run("train", "builtin:python-docs", "--hidden", 8, "--max-updates", 30, "-q", "-o", ck)
+    run("report", ck, "-o", "r", "-n", 50)
+    md = (tmp_path / "r" / "report.md").read_text()
+    command = re.search(r"\(`(fastrnn sample [^`]+)`", md).group(1)
+    args = shlex.split(command)
+    assert args[2] == ck
+    drawn = run(*args[1:]).output.strip()
+    assert drawn and drawn in md
