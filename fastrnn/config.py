@@ -169,6 +169,9 @@ class _Validated:
         return asdict(self)
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+
+
 # ------------------------------------------------------------------------------------ train
 @dataclass
 class TrainConfig(_Validated):
@@ -237,6 +240,16 @@ class TrainConfig(_Validated):
     @classmethod
     def from_dict(cls, data: dict, legacy: dict | None = None) -> "TrainConfig":
         return super().from_dict(data, cls.LEGACY if legacy is None else legacy)
+
+    def validate(self) -> None:
+        super().validate()
+        if self.dtype == "float32":       # the kernels get them cast to float32: inf beyond
+            for name in ("eta", "eps", "sig", "clip"):
+                value = getattr(self, name)
+                if value > FLOAT32_MAX:
+                    raise ConfigError(f"{option_name(name)} {value:g} is beyond float32's "
+                                      f"range ({FLOAT32_MAX:.4g}); use --dtype float64 or a "
+                                      "smaller value", option_name(name))
 
 
 def eta_at(cfg: TrainConfig, epochs_done: int) -> float:

@@ -40,6 +40,8 @@ def test_every_field_has_a_rule_and_the_defaults_pass(cls):
     (dict(hidden="100"), "--hidden must be an integer, got '100'"),
     (dict(eta="0.1"), "--eta must be a number, got '0.1'"),
     (dict(reset_per_record=1), "--reset-per-record must be true or false, got 1"),
+    (dict(eta=1e300, dtype="float32"), "--eta 1e+300 is beyond float32's range (3.403e+38); "
+                                       "use --dtype float64 or a smaller value"),
 ])
 def test_train_config_rejects(kw, message):
     with pytest.raises(FastrnnError) as err:
