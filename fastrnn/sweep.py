@@ -754,7 +754,8 @@ def format_table(rows: list[dict], keys: list[str]) -> str:
 
     lines = [head]
     for i, r in enumerate(rows, 1):
-        lines.append([str(i), *(str(r.get(k, "")) for k in keys), str(r.get("status", "")),
+        lines.append([str(i), *("" if r.get(k) is None else str(r[k]) for k in keys),
+                      str(r.get("status") or ""),
                       num(r.get("updates"), ","), num(r.get("final_smooth"), ".3f"),
                       num(r.get("best_smooth"), ".3f"), num(r.get("val_loss"), ".4f"),
                       num(r.get("best_val_loss"), ".4f"), num(r.get("chars_per_sec"), ",.0f"),
@@ -769,10 +770,13 @@ def format_table(rows: list[dict], keys: list[str]) -> str:
 
 
 def curves_figure(out_dir: str, rows: list[dict], keys: list[str], path: str, *,
-                  width: int = 1000, height: int = 600, dpi: int = 100) -> int:
+                  width: int = 1000, height: int = 600, dpi: int = 100,
+                  missing: list | None = None) -> int:
     """One figure of every trial's smooth loss per character (and validation loss, dashed)
     against updates, best trial bold. Returns the number of curves drawn; with none (every
-    trial failed before its first update, or has no checkpoint) it writes nothing."""
+    trial failed before its first update, or has no checkpoint) it writes nothing. A trial
+    the table counts as trained whose checkpoint is gone or does not load is appended to
+    `missing` as (name, why)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -785,11 +789,16 @@ def curves_figure(out_dir: str, rows: list[dict], keys: list[str], path: str, *,
     drawn = 0
     for i, row in enumerate(rows):
         ckpt = os.path.join(out_dir, row.get("checkpoint") or row["name"] + ".h5")
+        trained = row.get("status") in ("done", "interrupted") and missing is not None
         if not os.path.exists(ckpt):
+            if trained:
+                missing.append((row["name"], "its checkpoint is gone"))
             continue
         try:
             state = load_state(ckpt)
-        except FastrnnError:
+        except FastrnnError as exc:
+            if trained:
+                missing.append((row["name"], str(exc)))
             continue
         if state.update == 0:
             continue

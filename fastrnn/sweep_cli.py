@@ -150,6 +150,10 @@ def register(cli) -> None:
             if all(problems):
                 raise FastrnnError(problems[0].replace("the run's", "every trial's"))
         keys = [k for k in parsed if k != "seed"] + ["seed"]
+        drawn = len(trials) // max(1, len(parsed.get("seed", [])) or seeds)
+        if random_n and drawn < random_n:
+            log(f"--random {random_n}: the grid holds only {drawn} different trial"
+                f"{'s' if drawn != 1 else ''}; running {'them' if drawn != 1 else 'it'}")
         corpus = read_input(text, encoding=opts["encoding"], json_field=opts["json_field"],
                          config=fixed)
         _check_record_options(ctx, text, opts["json_field"])
@@ -268,7 +272,10 @@ def register(cli) -> None:
         click.echo(f"{len(rows)} trials in {out_dir}, best first (by {by}):")
         click.echo(format_table(rows, keys))
         t0 = time.perf_counter()
-        n = curves_figure(out_dir, rows, keys, figure)
+        missing = []
+        n = curves_figure(out_dir, rows, keys, figure, missing=missing)
+        for name, why in missing:
+            click.echo(f"note: no loss curve for {name}: {why}")
         if n:
             click.echo(f"wrote {figure} ({n} loss curves, {time.perf_counter() - t0:.1f} s)")
         else:       # the table above already says why (failed trials and their errors)

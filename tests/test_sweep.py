@@ -504,3 +504,19 @@ def test_a_finished_trial_drops_its_stale_failed_marker(tmp_path):
         fh.write("this sweep asks 16")
     assert run_trial(read_corpus(None), cfg.as_dict(), path)["status"] == "done"
     assert not os.path.exists(path + FAILED_SUFFIX)
+
+
+def test_sweep_report_names_a_trained_trial_whose_checkpoint_is_gone(small_text, tmp_path):
+    """It drew the other curves and said nothing of the missing one ("1 loss curves")."""
+    out = tmp_path / "s"
+    out.mkdir()
+    run("train", small_text, "--hidden", 4, "--max-updates", 20, "-q", "--sample-every", 0,
+        "-o", out / "eta=0.1,seed=0.h5")
+    rows = [{"name": "eta=0.1,seed=0", "eta": 0.1, "seed": 0, "status": "done", "updates": 20,
+             "best_smooth": 50.0, "checkpoint": "eta=0.1,seed=0.h5"},
+            {"name": "eta=0.2,seed=0", "eta": 0.2, "seed": 0, "status": "done", "updates": 20,
+             "best_smooth": 60.0, "checkpoint": "eta=0.2,seed=0.h5"}]
+    write_results(str(out / RESULTS), rows, ["eta", "seed"])
+    report = run("sweep-report", out).output
+    assert "note: no loss curve for eta=0.2,seed=0: its checkpoint is gone" in report
+    assert "(1 loss curves" in report and "None" not in report
