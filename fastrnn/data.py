@@ -103,6 +103,17 @@ def text_codec(encoding: str) -> codecs.CodecInfo:
     return codec
 
 
+def _json_kind(value) -> str:
+    """JSON's name for a parsed value's type."""
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    if value is None:
+        return "null"
+    return "true/false" if isinstance(value, bool) else "number"
+
+
 def _decoder(path: str, encoding: str):
     codec = text_codec(encoding)
     # a UTF-8 byte-order mark is a marker, not a character of the text (utf-8-sig drops it)
@@ -192,7 +203,11 @@ def _records(path: str, text: str, field: str) -> list[str]:
         raise FastrnnError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
     out = []
     for i, rec in enumerate(data):
-        if not isinstance(rec, dict) or field not in rec:
+        if not isinstance(rec, dict):      # e.g. a list of strings: no field can name them
+            raise FastrnnError(f"{path}: record {i} is a JSON {_json_kind(rec)}, not an object; "
+                               f"records are objects holding the text in a field, e.g. "
+                               f'[{{"{field}": "..."}}, ...]')
+        if field not in rec:
             raise FastrnnError(f"{path}: record {i} has no field '{field}' (choose with --json-field)")
         if type(rec[field]) is not str:
             raise FastrnnError(f"{path}: record {i} field '{field}' is not a string")

@@ -58,9 +58,14 @@ class RunLock:
             if same:
                 break
             os.close(fd)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self.fd = fd
+        try:          # the PID is for the message of a run that finds the lock taken
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:        # a full disk: nothing more will be written either
+            self.release()
+            raise FastrnnError(f"cannot write {self.checkpoint}: {exc.strerror or exc} "
+                               "(writing its lock file)") from None
         return self
 
     def release(self) -> None:

@@ -167,6 +167,14 @@ def test_json_without_the_chosen_field(work):
     assert msg == "Error: recs.json: record 0 has no field 'tweet' (choose with --json-field)"
 
 
+def test_json_records_that_are_not_objects(work):
+    """A list of strings was told to choose another --json-field, which cannot help."""
+    (work / "strs.json").write_text(json.dumps(["a tweet", "another tweet"]))
+    msg = train_into_existing(work, "strs.json")
+    assert msg == ("Error: strs.json: record 0 is a JSON string, not an object; records are "
+                   'objects holding the text in a field, e.g. [{"text": "..."}, ...]')
+
+
 # ------------------------------------------------------------------------ train options
 @pytest.mark.parametrize("option, value, expected", [
     ("--hidden", "0", "Error: Invalid value for '--hidden' / '-m': 0 is not in the range x>=1."),

@@ -261,3 +261,21 @@ def test_a_plan_too_long_to_record_is_one_line(tmp_path):
                                  ok=False))
         assert "loss history" in msg and "--max-updates" in msg
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_a_lock_that_cannot_be_written_is_one_line_and_removed(tmp_path, monkeypatch):
+    """On a full disk, writing the PID into the run's lock file said only "No space left on
+    device" and left the .lock behind."""
+    import os
+
+    from fastrnn import runlock
+    from fastrnn.errors import FastrnnError
+
+    def full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runlock.os, "pwrite", full)
+    lock = runlock.RunLock(str(tmp_path / "a.h5"))
+    with pytest.raises(FastrnnError, match="cannot write .*a.h5: No space left on device"):
+        lock.acquire()
+    assert os.listdir(tmp_path) == []
