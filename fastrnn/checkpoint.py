@@ -396,7 +396,7 @@ def _open(path: str) -> h5py.File:
     except Exception:
         f.close()
         raise FastrnnError(f"{path}: damaged checkpoint (unreadable attributes)") from None
-    if fmt != FORMAT_NAME:
+    if not (isinstance(fmt, str) and fmt == FORMAT_NAME):   # an array compares elementwise
         f.close()
         raise FastrnnError(f"{path} is an HDF5 file but not a fastrnn checkpoint")
     if not (isinstance(version, (int, np.integer)) and not isinstance(version, bool)):

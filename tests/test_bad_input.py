@@ -270,6 +270,10 @@ CHECKPOINT_CASES = {
     "text-file": (lambda w: "corpus.txt",
                   "Error: corpus.txt is not a readable HDF5 file (truncated or not HDF5)"),
     "not-fastrnn": (not_fastrnn, "Error: other.h5 is an HDF5 file but not a fastrnn checkpoint"),
+    # an array compared elementwise: "The truth value of an array ... is ambiguous"
+    "format-an-array": (lambda w: damaged(w, lambda f: f.attrs.__setitem__(
+        "format", np.array([b"fastrnn-checkpoint", b"x"]))),
+        "Error: damaged.h5 is an HDF5 file but not a fastrnn checkpoint"),
     "future-version": (future_version, "Error: future.h5: checkpoint format version expected "
                                        "1 or 2, got 3 (made by a newer fastrnn; upgrade)"),
     # the reason in brackets is h5py's own wording, which varies between versions
