@@ -74,20 +74,27 @@ def slow_validation(monkeypatch):
     monkeypatch.setattr(nettrain, "validation_loss", slow_net)
 
 
+def _run_with_checkpoints(tmp_path, cell, **plan):
+    """A small run of `cell` (the DD2424 loop for rnn, the general one for lstm) with
+    validation, each checkpoint saved as ck<update>.h5: (corpus, val, final state, _Saving)."""
+    path = tmp_path / "t.txt"
+    path.write_text(builtin_text()[:20000], encoding="utf-8")
+    corpus, val = split_validation(read_corpus(str(path)), 0.1, 25)
+    cfg = TrainConfig(hidden=8, sample_every=0, cell=cell,
+                      optimizer="adagrad" if cell == "rnn" else "adam",
+                      eta=0.1 if cell == "rnn" else 2e-3, **plan)
+    cb = _Saving(tmp_path)
+    return corpus, val, train(new_state(corpus, cfg), corpus, cb, val=val), cb
+
+
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])     # the DD2424 loop and the general one
 def test_a_checkpoint_never_waits_for_its_validation_and_a_resume_makes_it_up(
         tmp_path, slow_validation, cell):
     """With a slow held-out pass, the checkpoint at update 100 is written while the validation
     of update 100 still runs (so it is not in the file); resuming from that file evaluates
     update 100 first and ends with exactly the history of the uninterrupted run."""
-    path = tmp_path / "t.txt"
-    path.write_text(builtin_text()[:20000], encoding="utf-8")
-    corpus, val = split_validation(read_corpus(str(path)), 0.1, 25)
-    cfg = TrainConfig(hidden=8, sample_every=0, eval_every=50, checkpoint_every=100,
-                      max_updates=250, cell=cell, optimizer="adagrad" if cell == "rnn" else "adam",
-                      eta=0.1 if cell == "rnn" else 2e-3)
-    cb = _Saving(tmp_path)
-    full = train(new_state(corpus, cfg), corpus, cb, val=val)
+    corpus, val, full, cb = _run_with_checkpoints(tmp_path, cell, eval_every=50,
+                                                  checkpoint_every=100, max_updates=250)
     assert [u for u, _ in full.val_history] == [50, 100, 150, 200, 250]
     assert (100, [50]) in cb.saved                    # written without waiting for update 100's
     resumed = train(load_state(str(tmp_path / "ck100.h5")), corpus, val=val)
@@ -100,14 +107,8 @@ def test_a_checkpoint_waits_for_an_earlier_updates_validation(tmp_path, slow_val
     update 100 may still run. The file must hold it — a resumed run can only make up the
     validation of the checkpoint's own update — so the resumed history is the full one (it
     lost update 100's before)."""
-    path = tmp_path / "t.txt"
-    path.write_text(builtin_text()[:20000], encoding="utf-8")
-    corpus, val = split_validation(read_corpus(str(path)), 0.1, 25)
-    cfg = TrainConfig(hidden=8, sample_every=0, eval_every=100, checkpoint_every=150,
-                      max_updates=300, cell=cell, optimizer="adagrad" if cell == "rnn" else "adam",
-                      eta=0.1 if cell == "rnn" else 2e-3)
-    cb = _Saving(tmp_path)
-    full = train(new_state(corpus, cfg), corpus, cb, val=val)
+    corpus, val, full, cb = _run_with_checkpoints(tmp_path, cell, eval_every=100,
+                                                  checkpoint_every=150, max_updates=300)
     assert [u for u, _ in full.val_history] == [100, 200, 300]
     assert cb.saved == [(150, [100])]
     resumed = train(load_state(str(tmp_path / "ck150.h5")), corpus, val=val)
