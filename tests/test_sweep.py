@@ -520,3 +520,14 @@ def test_sweep_report_names_a_trained_trial_whose_checkpoint_is_gone(small_text,
     report = run("sweep-report", out).output
     assert "note: no loss curve for eta=0.2,seed=0: its checkpoint is gone" in report
     assert "(1 loss curves" in report and "None" not in report
+
+
+def test_random_says_when_the_grid_holds_fewer_trials(small_text, tmp_path):
+    """--random 5 over two values ran two trials without a word."""
+    with socket.socket() as s:              # a port nobody listens on: stop after the plan
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = run("sweep", small_text, "--grid", "eta=0.05,0.1", "--random", 5, "--scheduler",
+                 f"tcp://127.0.0.1:{port}", "--connect-timeout", "1", "-o", tmp_path / "s",
+                 ok=False)
+    assert "--random 5: the grid holds only 2 different trials; running them" in result.output
