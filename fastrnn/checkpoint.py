@@ -174,33 +174,42 @@ def _unlink_quietly(path: str) -> None:
 def _read_history(real: str, name: str, length: int, crc: int, path: str):
     if os.path.basename(name) != name or not name:
         raise FastrnnError(f"damaged checkpoint (/history file {name!r} is not a file name)")
-    hpath = os.path.join(os.path.dirname(real), name)
+    named = os.path.join(os.path.dirname(real), name)
     own = _history_path(real)
-    if not os.path.exists(hpath) and os.path.exists(own):
-        # the pair renamed together (final.h5 + final.h5.history): the checksum below still
-        # tells whether it is this checkpoint's history
-        hpath, name = own, os.path.basename(own)
-    try:
-        with open(hpath, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            head = fh.read(len(HISTORY_MAGIC))
-            data = fh.read(_RECORD * length)
-    except FileNotFoundError:
-        raise FastrnnError(f"its loss history {name} is missing: a checkpoint of over "
-                           f"{HISTORY_INLINE:,} updates is two files, keep (or copy) them "
-                           f"side by side ({os.path.basename(real)} beside "
-                           f"{os.path.basename(own)} or {name})") from None
-    except OSError as exc:
-        raise FastrnnError(f"cannot read its loss history {name}: "
-                           f"{exc.strerror or exc}") from None
-    if head != HISTORY_MAGIC or len(data) != _RECORD * length:
-        raise FastrnnError(f"damaged checkpoint (its loss history {name} is truncated or not "
-                           "a fastrnn history)")
-    if zlib.crc32(data) != crc:
-        raise FastrnnError(f"damaged checkpoint (its loss history {name} fails its checksum)")
-    _HISTORY_KNOWN[real] = (st.st_dev, st.st_ino, length, crc)
-    rec = np.frombuffer(data, "<f8").reshape(length, 2)
-    return rec[:, 0].astype(np.float64), rec[:, 1].astype(np.float64)
+    # the companion the checkpoint names, then its own name's: a pair renamed together
+    # (final.h5 + final.h5.history) names the old one, which may be gone or another run's;
+    # the checksum tells which is this checkpoint's
+    candidates = [named] + ([own] if own != named and os.path.exists(own) else [])
+    problem = None
+    for hpath in candidates:
+        shown = os.path.basename(hpath)
+        try:
+            with open(hpath, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                head = fh.read(len(HISTORY_MAGIC))
+                data = fh.read(_RECORD * length)
+        except FileNotFoundError:
+            problem = problem or FastrnnError(
+                f"its loss history {name} is missing: a checkpoint of over {HISTORY_INLINE:,} "
+                f"updates is two files, keep (or copy) them side by side "
+                f"({os.path.basename(real)} beside {os.path.basename(own)} or {name})")
+            continue
+        except OSError as exc:
+            problem = problem or FastrnnError(f"cannot read its loss history {shown}: "
+                                              f"{exc.strerror or exc}")
+            continue
+        if head != HISTORY_MAGIC or len(data) != _RECORD * length:
+            problem = problem or FastrnnError(f"damaged checkpoint (its loss history {shown} is "
+                                              "truncated or not a fastrnn history)")
+            continue
+        if zlib.crc32(data) != crc:
+            problem = problem or FastrnnError(f"damaged checkpoint (its loss history {shown} "
+                                              "fails its checksum)")
+            continue
+        _HISTORY_KNOWN[real] = (st.st_dev, st.st_ino, length, crc)
+        rec = np.frombuffer(data, "<f8").reshape(length, 2)
+        return rec[:, 0].astype(np.float64), rec[:, 1].astype(np.float64)
+    raise problem
 
 
 # --------------------------------------------------------------------------------- write

@@ -338,7 +338,7 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
     """
     from . import checkpoint
     from .config import DEFAULT_ETA, check_memory, merge_resumed
-    from .data import is_json_input, split_validation
+    from .data import split_validation
     from .nettrain import (plan_chars_per_update, planned_updates, run_schedule,
                            schedule_updates)
     from .progress import Progress, Silent
@@ -396,7 +396,7 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
         check_memory(len(train_corpus.vocab), cfg)
         state = new_state(train_corpus, cfg)
     # kept in the checkpoint: --resume and eval read the records' field without being told
-    state.json_field = (json_field or "text") if is_json_input(text, json_field) else ""
+    state.json_field = train_corpus.json_field
     progress = Silent() if quiet else Progress(log_every=log_every)
     callbacks = CheckpointingCallbacks(out, progress,
                                        saved=(resume, state.update) if resume else None)

@@ -170,6 +170,7 @@ class _Validated:
 
 
 FLOAT32_MAX = 3.4028234663852886e38
+FLOAT32_OVERFLOW = 3.4028235677973366e38     # FLT_MAX + half an ulp: rounds to inf from here
 
 
 # ------------------------------------------------------------------------------------ train
@@ -246,10 +247,10 @@ class TrainConfig(_Validated):
         if self.dtype == "float32":       # the kernels get them cast to float32: inf beyond
             for name in ("eta", "eps", "sig", "clip"):
                 value = getattr(self, name)
-                if value > FLOAT32_MAX:
-                    raise ConfigError(f"{option_name(name)} {value:g} is beyond float32's "
-                                      f"range ({FLOAT32_MAX:.4g}); use --dtype float64 or a "
-                                      "smaller value", option_name(name))
+                if value >= FLOAT32_OVERFLOW:
+                    raise ConfigError(f"{option_name(name)} {value:.9g} is beyond float32's "
+                                      f"range (at most {FLOAT32_MAX:.9g}); use --dtype "
+                                      "float64 or a smaller value", option_name(name))
 
 
 def eta_at(cfg: TrainConfig, epochs_done: int) -> float:

@@ -31,6 +31,7 @@ class Corpus:
     ids: np.ndarray            # character ids of all documents, concatenated (uint8
                                # up to 256 characters: see _id_dtype)
     doc_starts: np.ndarray     # int64 offset of each document in ids (first is 0)
+    json_field: str = ""       # the JSON records' field read ("": a plain text)
 
     @property
     def n_chars(self) -> int:
@@ -97,7 +98,7 @@ def text_codec(encoding: str) -> codecs.CodecInfo:
         b"a".decode(codec.name)
     except UnicodeDecodeError:          # a text encoding (utf-16: one byte is too short)
         pass
-    except LookupError:
+    except (LookupError, UnicodeError):    # UnicodeError: "undefined", which decodes nothing
         raise FastrnnError(f"--encoding {encoding} is not a text encoding (e.g. utf-8, "
                            "latin-1, utf-16)") from None
     return codec
@@ -312,7 +313,8 @@ def read_corpus(path: str | None, *, encoding: str = "utf-8", json_field: str | 
         starts = np.zeros(1, np.int64)
     else:
         starts = np.cumsum([0] + [n for n in lengths if n][:-1]).astype(np.int64)
-    return Corpus(name=name, vocab=vocab, ids=ids, doc_starts=starts)
+    field = "" if lengths is None or path is None else (json_field or "text")
+    return Corpus(name=name, vocab=vocab, ids=ids, doc_starts=starts, json_field=field)
 
 
 def encode(text: str, vocab: str, *, skip_unknown: bool = False) -> np.ndarray:
@@ -369,9 +371,10 @@ def split_validation(corpus: Corpus, frac: float, seq_length: int | None = None,
                 f"for training; it needs at least seq-length+1 = {need:,} (lower --val-frac)")
     train_starts = corpus.doc_starts[corpus.doc_starts < cut]
     val_starts = np.concatenate([[0], corpus.doc_starts[corpus.doc_starts > cut] - cut])
-    train = Corpus(corpus.name, corpus.vocab, corpus.ids[:cut], train_starts)
+    train = Corpus(corpus.name, corpus.vocab, corpus.ids[:cut], train_starts,
+                   corpus.json_field)
     val = Corpus(corpus.name + " (validation)", corpus.vocab, corpus.ids[cut:],
-                 val_starts.astype(np.int64))
+                 val_starts.astype(np.int64), corpus.json_field)
     return train, val
 
 

@@ -143,7 +143,8 @@ def new_net_state(corpus: Corpus, config: TrainConfig) -> NetState:
                      corpus_name=corpus.name,
                      corpus_chars=corpus.n_chars, params=None, mem=None, best=None,
                      best_hprev=None, rng_state=rng.bit_generator.state,
-                     corpus_digest=corpus.digest())
+                     corpus_digest=corpus.digest(),
+                     json_field=corpus.json_field)
     return attach(state, net, run)
 
 

@@ -201,11 +201,15 @@ model (lowest smooth loss). The right axis and the per-character columns divide 
         vrows = [[f"{u:,}", f"{v:.4f}", f"{bits(v):.4f}", f"{perplexity(v):.3f}"]
                  for u, v in state.val_history]
         u_best, v_best = min(state.val_history, key=lambda uv: uv[1])
+        every = f"every {state.config.eval_every:,} updates"
+        for at, name, old, _ in reversed(getattr(state, "changes", [])):
+            if name == "eval_every":        # a --resume changed the schedule
+                every = f"every {int(old):,} updates, from update {at:,} on {every}"
         text += f"""
 ### Validation
 
 The last {state.config.val_frac:.1%} of the text was held out and never trained on; its mean
-loss per character was measured every {state.config.eval_every:,} updates: the
+loss per character was measured {every}: the
 {validation_method(state.config)}. Lowest: {v_best:.4f} nats/char
 ({bits(v_best):.4f} bits/char) at update {u_best:,}.
 

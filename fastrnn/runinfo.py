@@ -122,6 +122,7 @@ def summary(state: TrainState, path: str) -> dict:
         "written_by_fastrnn": checkpoint_fastrnn_version(path),
         "fastrnn_version": __version__,
         "corpus_name": state.corpus_name,
+        "json_field": getattr(state, "json_field", ""),
         "corpus_chars": state.corpus_chars,
         "vocab_size": len(state.vocab),
         "parameters": n_params(state),
@@ -198,7 +199,10 @@ def format_info(s: dict) -> str:
     per = s["updates_per_epoch"]
     lines = [("checkpoint", f"{s['checkpoint']} (written by fastrnn {s['written_by_fastrnn']}; "
                             f"this is fastrnn {s['fastrnn_version']})"),
-             ("corpus", f"{s['corpus_name']}: {s['corpus_chars']:,} training characters, "
+             ("corpus", f"{s['corpus_name']}"
+                        + (f" (JSON records, field '{s['json_field']}')" if s["json_field"]
+                           else "")
+                        + f": {s['corpus_chars']:,} training characters, "
                         f"K={s['vocab_size']}")]
     if s["end_of_record"]:
         lines.append(("records", f"one document per record, each between end-of-record "

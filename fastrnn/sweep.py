@@ -373,6 +373,7 @@ def run_trial(corpus, config: dict, out_path: str, stop_event_name: str | None =
         else:
             state = new_state(train_corpus, cfg)
         plan_chars_per_update(schedule, state.config)       # as `fastrnn train` does
+        state.json_field = train_corpus.json_field           # the records' field, likewise
         event = None
         if stop_event_name:
             from distributed import Event
@@ -469,15 +470,17 @@ def rank_key(rows: list[dict]):
     """Sort key: best validation loss when the sweep has one, else best smooth loss per
     character (comparable across seq_length); failed or empty trials last."""
     use_val = any(r.get("best_val_loss") is not None for r in rows)
+    # characters per update, the smooth loss's divisor (fewer than seq_length in per-record
+    # runs), when every row has it; rows of older versions have seq_length only when it was
+    # swept, and a table mixing both is ranked by that older rule throughout
+    per_update = all(r.get("chars_per_update") for r in rows if r.get("best_smooth") is not None)
 
     def key(row):
         if use_val:
             v = row.get("best_val_loss")
         else:
             v = row.get("best_smooth")
-            # characters per update: the smooth loss's divisor (fewer than seq_length in
-            # per-record runs); tables of older sweeps have seq_length only when swept
-            tau = row.get("chars_per_update") or row.get("seq_length")
+            tau = row.get("chars_per_update") if per_update else row.get("seq_length")
             v = v / float(tau) if v is not None and tau else v
         return (v is None or row.get("status") == "failed", v if v is not None else math.inf)
     return key, use_val

@@ -53,7 +53,8 @@ def new_state(corpus: Corpus, config: TrainConfig) -> TrainState:
                       mem=Params.zeros(K, config.hidden, config.dtype), best=params.copy(),
                       best_hprev=np.zeros(config.hidden, params.U.dtype),
                       hprev=np.zeros(config.hidden, params.U.dtype),
-                      rng_state=rng.bit_generator.state, corpus_digest=corpus.digest())
+                      rng_state=rng.bit_generator.state, corpus_digest=corpus.digest(),
+                      json_field=corpus.json_field)
 
 
 def _check_inputs(state: TrainState, corpus, callbacks, val) -> None:

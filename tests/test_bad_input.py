@@ -111,7 +111,7 @@ def test_text_that_is_not_utf8_suggests_encoding(work):
                    "(e.g. --encoding latin-1)")
 
 
-@pytest.mark.parametrize("codec", ["rot13", "hex", "base64"])
+@pytest.mark.parametrize("codec", ["rot13", "hex", "base64", "undefined"])
 def test_a_codec_that_is_not_a_text_encoding_is_one_line(work, codec):
     """Python knows them, but they do not turn bytes into text: their decoders raised
     TypeError or binascii.Error mid-read."""

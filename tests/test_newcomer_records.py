@@ -189,6 +189,7 @@ def test_the_records_field_is_kept_for_resume_and_eval(tmp_path):
     run("train", path, "--json-field", "body", "--hidden", 8, "--max-updates", 20,
         "--sample-every", 0, "-q", "-o", out)
     assert load_state(str(out)).json_field == "body"
+    assert "(JSON records, field 'body')" in run("info", out).output
     run("train", path, "--resume", out, "--max-updates", 40, "-q")
     assert load_state(str(out)).update == 40
     scored = run("eval", out, path, "--json").output

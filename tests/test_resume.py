@@ -256,5 +256,8 @@ def test_a_changed_eval_every_keeps_the_validations_made_on_the_old_schedule(tmp
     assert [u for u, _ in state.val_history] == [50, 100, 150, 200, 300]
     assert state.changes == [(150, "eval_every", 50, 100)]
     assert "eval_every 50 -> 100 from update 150" in run("info", out).output
+    run("report", out, "-o", tmp_path / "r", "-n", 10)
+    assert "measured every 50 updates, from update 150 on every 100 updates" in \
+        (tmp_path / "r" / "report.md").read_text()
     run("train", "builtin:python-docs", "--resume", out, "--max-updates", 350, "-q")
     assert [u for u, _ in load_state(str(out)).val_history] == [50, 100, 150, 200, 300, 350]

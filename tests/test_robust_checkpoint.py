@@ -240,6 +240,11 @@ def test_a_pair_renamed_together_still_loads_and_resumes(tmp_path, inline_limit)
     os.rename(tmp_path / "ck.h5.history", tmp_path / "d" / "final.h5.history")
     got = load_state(str(tmp_path / "d" / "final.h5"))
     assert_same_state(got, state)
+    # the old name taken again by another run beside it: its companion fails the checksum,
+    # the pair's own one is read
+    shutil.copy(tmp_path / "d" / "final.h5", tmp_path / "d" / "ck.h5")
+    save(_state(250, hidden=5), str(tmp_path / "d" / "ck.h5"))
+    assert_same_state(load_state(str(tmp_path / "d" / "final.h5")), state)
     save(got, str(tmp_path / "d" / "final.h5"))          # and saves under its own name
     assert_same_state(load_state(str(tmp_path / "d" / "final.h5")), state)
     os.unlink(tmp_path / "d" / "final.h5.history")

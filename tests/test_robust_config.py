@@ -40,13 +40,23 @@ def test_every_field_has_a_rule_and_the_defaults_pass(cls):
     (dict(hidden="100"), "--hidden must be an integer, got '100'"),
     (dict(eta="0.1"), "--eta must be a number, got '0.1'"),
     (dict(reset_per_record=1), "--reset-per-record must be true or false, got 1"),
-    (dict(eta=1e300, dtype="float32"), "--eta 1e+300 is beyond float32's range (3.403e+38); "
-                                       "use --dtype float64 or a smaller value"),
+    (dict(eta=1e300, dtype="float32"), "--eta 1e+300 is beyond float32's range (at most "
+                                       "3.40282347e+38); use --dtype float64 or a smaller "
+                                       "value"),
 ])
 def test_train_config_rejects(kw, message):
     with pytest.raises(FastrnnError) as err:
         TrainConfig(**kw)
     assert str(err.value) == message
+
+
+def test_float32_takes_what_it_can_hold():
+    import numpy as np
+
+    largest = float(np.finfo(np.float32).max)
+    assert TrainConfig(eta=largest, dtype="float32").eta == largest
+    assert np.isfinite(np.float32(3.4028235e38))
+    TrainConfig(eta=3.4028235e38, dtype="float32")
 
 
 def test_sample_and_gradcheck_configs_reject():

@@ -531,3 +531,35 @@ def test_random_says_when_the_grid_holds_fewer_trials(small_text, tmp_path):
                  f"tcp://127.0.0.1:{port}", "--connect-timeout", "1", "-o", tmp_path / "s",
                  ok=False)
     assert "--random 5: the grid holds only 2 different trials; running them" in result.output
+
+
+def test_a_table_mixing_older_rows_ranks_them_alike():
+    """Rows of an older version have no chars_per_update: dividing only the new rows by it
+    ranked a worse new trial above a better old one."""
+    from fastrnn.sweep import ranked
+
+    rows = [{"name": "new", "status": "done", "best_smooth": 76.5, "chars_per_update": 25.0},
+            {"name": "old", "status": "done", "best_smooth": 68.0}]
+    assert [r["name"] for r in ranked(rows)[0]] == ["old", "new"]
+    rows[1]["chars_per_update"] = 20.0      # per-record trials: per character now
+    assert [r["name"] for r in ranked(rows)[0]] == ["new", "old"]
+
+
+def test_a_trial_keeps_the_records_field_like_train(tmp_path):
+    """A sweep over `--json-field body` wrote checkpoints without it: eval then scored
+    another field of the records, and --resume refused the text."""
+    import json
+
+    from fastrnn.data import read_input
+    from fastrnn.sweep import run_trial
+
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps([{"body": f"post {i} says hello to everyone", "text": "zz"}
+                                for i in range(50)]))
+    cfg = TrainConfig(hidden=4, max_updates=5, sample_every=0, checkpoint_every=0)
+    corpus = read_input(str(path), json_field="body", config=cfg)
+    out = tmp_path / "trial.h5"
+    assert run_trial(corpus, cfg.as_dict(), str(out))["status"] == "done"
+    assert load_state(str(out)).json_field == "body"
+    scored = json.loads(run("eval", out, path, "--json").output)
+    assert scored["chars"] > 1000                    # the posts, not 50 x "zz"
