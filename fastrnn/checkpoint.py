@@ -371,8 +371,10 @@ def save(state: TrainState, path: str) -> None:
         for leftover in (tmp, history_tmp):
             if leftover is not None and os.path.exists(leftover):
                 _unlink_quietly(leftover)
-    if history_crc is None and os.path.exists(_history_path(real)):
+    if history_crc is None and mode is not None and os.path.exists(_history_path(real)):
         try:                  # a longer run's companion, which this checkpoint replaced
+            # (only when a checkpoint was replaced: without one, the companion may be
+            # another checkpoint's, renamed without it)
             os.unlink(_history_path(real))
             _HISTORY_KNOWN.pop(real, None)
         except OSError:

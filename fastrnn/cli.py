@@ -200,6 +200,13 @@ def _check_out(out: str, overwrite: bool, resume: str | None, text: str):
     if os.path.exists(out) and not overwrite and not (
             resume and os.path.abspath(resume) == os.path.abspath(out)):
         raise FastrnnError(f"{out} exists; pass --overwrite to replace it, or --resume {out}")
+    companion = out + ".history"
+    if not os.path.exists(out) and os.path.exists(companion) and not overwrite:
+        # the loss history of a long run whose checkpoint was renamed without it: the new
+        # run would replace (or, ending short, delete) what that checkpoint still reads
+        raise FastrnnError(f"{companion} exists without {out}: the loss history of another "
+                           "checkpoint (renamed without it?); move it beside that checkpoint "
+                           "with its name, or pass --overwrite to replace it")
     check_parent_writable(out, "--out")
 
 

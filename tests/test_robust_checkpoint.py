@@ -330,3 +330,17 @@ def test_version_1_checkpoints_load_and_resume_exactly(tmp_path):
         s.config.max_updates = 200
         train(s, corpus)
     assert_same_state(old, state)
+
+
+def test_a_new_run_leaves_the_companion_of_a_renamed_checkpoint_alone(tmp_path, inline_limit,
+                                                                       small_text):
+    """run.h5 renamed to keep.h5 without its run.h5.history (keep.h5 still reads it): a new
+    run to the free name run.h5 deleted that file (or, running long, replaced it)."""
+    state = _state(300)
+    save(state, str(tmp_path / "run.h5"))
+    os.rename(tmp_path / "run.h5", tmp_path / "keep.h5")
+    line = one_line_error(_cli("train", small_text, "-o", tmp_path / "run.h5", "--hidden", 4,
+                               "--max-updates", 30, "-q"))
+    assert "run.h5.history exists without" in line
+    save(_state(30), str(tmp_path / "run.h5"))           # the library: a short run beside it
+    assert_same_state(load_state(str(tmp_path / "keep.h5")), state)
