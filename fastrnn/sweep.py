@@ -314,7 +314,11 @@ def _state_row(state, row: dict) -> None:
     row.update(updates=state.update, epochs=state.epoch, final_smooth=state.smooth_loss,
                best_smooth=state.best_smooth if state.best_update >= 0 else None,
                best_update=state.best_update, wall_time=state.wall_time,
-               chars_per_update=chars_per_update(state.config))
+               chars_per_update=chars_per_update(state.config),
+               # as `info` gives it: the whole run's (a re-run that finds the trial done,
+               # or resumes it, keeps the figure)
+               chars_per_sec=(chars_trained_per_update(state.config) * state.update
+                              / state.wall_time if state.wall_time > 0 else None))
     if state.val_history:
         vals = [v for _, v in state.val_history]
         row.update(val_loss=vals[-1], best_val_loss=min(vals))
@@ -391,15 +395,11 @@ def run_trial(corpus, config: dict, out_path: str, stop_event_name: str | None =
                    config=cfg)
             _WARM.add(warm)
         row["t_train0"] = time.time()
-        u0, w0 = state.update, state.wall_time
         train(state, train_corpus, callbacks=_TrialCallbacks(out_path, event), val=val)
         save(state, out_path)
         row["t_train1"] = time.time()
         _state_row(state, row)
         row["status"] = "interrupted" if state.interrupted else "done"
-        secs = state.wall_time - w0
-        row["chars_per_sec"] = (chars_trained_per_update(state.config) * (state.update - u0)
-                                / secs if secs > 0 else None)
         if os.path.exists(out_path + FAILED_SUFFIX):
             os.unlink(out_path + FAILED_SUFFIX)
     except Exception as exc:        # noqa: BLE001 -- one failed trial must not stop the others
@@ -450,18 +450,29 @@ def read_results(path: str) -> tuple[list[dict], list[str]]:
     if not os.path.exists(path):
         raise FastrnnError(f"no {RESULTS} in {os.path.dirname(path) or '.'}: run fastrnn sweep "
                            "first")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        rows = list(reader)
-        header = reader.fieldnames or []
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            header = reader.fieldnames or []
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise FastrnnError(f"{path} is not a fastrnn sweep table ({exc})") from None
+    except OSError as exc:
+        raise FastrnnError(f"cannot read {path}: {exc.strerror or exc}") from None
     if "name" not in header or "status" not in header:
         raise FastrnnError(f"{path} is not a fastrnn sweep table")
-    for row in rows:
-        for c in ("updates", "epochs", "best_update"):
-            row[c] = int(float(row[c])) if row.get(c) else None
-        for c in ("final_smooth", "best_smooth", "val_loss", "best_val_loss", "chars_per_sec",
-                  "wall_time", "chars_per_update"):
-            row[c] = float(row[c]) if row.get(c) else None
+    for i, row in enumerate(rows, 2):         # line 1 is the header
+        for c in ("updates", "epochs", "best_update", "final_smooth", "best_smooth", "val_loss",
+                  "best_val_loss", "chars_per_sec", "wall_time", "chars_per_update"):
+            if not row.get(c):
+                row[c] = None
+                continue
+            try:
+                value = float(row[c])
+            except (TypeError, ValueError):
+                raise FastrnnError(f"{path} line {i}: {c} is {row[c]!r}, not a number (an "
+                                   "edited table? the sweep rewrites it when run again)") from None
+            row[c] = int(value) if c in ("updates", "epochs", "best_update") else value
     keys = [c for c in header if c not in ("name", *FIXED_COLUMNS)]
     return rows, keys
 
@@ -733,11 +744,18 @@ def write_manifest(out_dir: str, data: dict) -> None:
 
 
 def read_manifest(out_dir: str) -> dict:
+    """sweep.json, or {} when it is missing or not what a sweep writes (the best command then
+    names TEXT and the trial's own values only)."""
     try:
         with open(os.path.join(out_dir, MANIFEST), encoding="utf-8") as fh:
-            return json.load(fh)
+            manifest = json.load(fh)
     except (OSError, ValueError):
         return {}
+    if not (isinstance(manifest, dict) and isinstance(manifest.get("text", ""), str)
+            and isinstance(manifest.get("train_args", []), list)
+            and all(isinstance(a, str) for a in manifest.get("train_args", []))):
+        return {}
+    return manifest
 
 
 # ------------------------------------------------------------------------ sweep-report
@@ -857,9 +875,10 @@ def best_command(row: dict, keys: list[str], manifest: dict) -> list[str]:
 
     cmd = ["fastrnn", "train", manifest.get("text", "TEXT")]
     i = 0
+    swept = {"--" + k.replace("_", "-") for k in keys}
     while i < len(fixed):          # the options that may be dropped all take a value
-        if fixed[i].startswith("--") and unused(fixed[i]):
-            i += 2
+        if fixed[i].startswith("--") and (unused(fixed[i]) or fixed[i] in swept):
+            i += 2                 # (a swept one, e.g. a typed --seed: the trial's value wins)
             continue
         cmd.append(fixed[i])
         i += 1

@@ -12,6 +12,7 @@ plain training run.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import signal
@@ -502,8 +503,34 @@ def test_a_finished_trial_drops_its_stale_failed_marker(tmp_path):
     assert run_trial(read_corpus(None), cfg.as_dict(), path)["status"] == "done"
     with open(path + FAILED_SUFFIX, "w") as fh:
         fh.write("this sweep asks 16")
-    assert run_trial(read_corpus(None), cfg.as_dict(), path)["status"] == "done"
-    assert not os.path.exists(path + FAILED_SUFFIX)
+    again = run_trial(read_corpus(None), cfg.as_dict(), path)
+    assert again["status"] == "done" and not os.path.exists(path + FAILED_SUFFIX)
+    assert again["chars_per_sec"] > 0      # a re-run that finds it done left the cell empty
+
+
+def test_sweep_report_of_edited_files_is_one_line(small_text, tmp_path):
+    out = tmp_path / "s"
+    out.mkdir()
+    rows = [{"name": "eta=0.1,seed=0", "eta": 0.1, "seed": 0, "status": "done",
+             "updates": 20, "best_smooth": 50.0}]
+    write_results(str(out / RESULTS), rows, ["eta", "seed"])
+    (out / MANIFEST).write_text("[1, 2]")                 # not what a sweep writes: ignored
+    assert "best trial: fastrnn train TEXT" in run("sweep-report", out).output
+    (out / MANIFEST).write_text(json.dumps({"text": 5}))
+    assert "best trial: fastrnn train TEXT" in run("sweep-report", out).output
+    table = (out / RESULTS).read_text().replace(",20,", ",abc,")
+    (out / RESULTS).write_text(table)
+    assert "updates is 'abc', not a number" in one_line_error(run("sweep-report", out,
+                                                                  ok=False))
+    (out / RESULTS).write_bytes(b"\xff\xfe" + table.encode("utf-16-le"))
+    assert "not a fastrnn sweep table" in one_line_error(run("sweep-report", out, ok=False))
+
+
+def test_a_typed_seed_is_not_repeated_in_the_best_command():
+    manifest = {"text": "t.txt", "train_args": ["--seed", "0", "--hidden", "8"]}
+    cmd = best_command({"name": "eta=0.1,seed=0", "eta": 0.1, "seed": 0}, ["eta", "seed"],
+                       manifest)
+    assert cmd.count("--seed") == 1 and cmd.count("--hidden") == 1
 
 
 def test_sweep_report_names_a_trained_trial_whose_checkpoint_is_gone(small_text, tmp_path):
