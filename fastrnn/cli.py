@@ -90,8 +90,9 @@ def json_field_option(f):
     return click.option(
         "--json-field", default=None,
         help="TEXT is a JSON list of records: read this field of each [.json files: text; "
-             "on --resume and in eval, the field the checkpoint was trained on]; records are "
-             "split or joined as in training (--reset-per-record).")(f)
+             "on --resume, and in eval of a .json file or of the file trained on, the field "
+             "the checkpoint was trained on]; records are split or joined as in training "
+             "(--reset-per-record).")(f)
 
 
 def unescape_html_option(f):
@@ -710,8 +711,13 @@ def eval_cmd(checkpoint_path, text, best, encoding, json_field, unescape_html, a
 
     model = load(checkpoint_path, "best" if best else "latest")
     state = model.state
-    if json_field is None and text.lower().endswith(".json") and state.json_field:
-        json_field = state.json_field        # records read as the model was trained on them
+    from .data import display_name
+
+    if json_field is None and state.json_field and (
+            text.lower().endswith(".json") or display_name(text) == state.corpus_name):
+        # records read as the model was trained on them: any .json TEXT, and the file it was
+        # trained on (which --json-field made records whatever its name)
+        json_field = state.json_field
     from .data import is_json_input
 
     if unescape_html and not is_json_input(text, json_field):

@@ -196,6 +196,13 @@ def test_the_records_field_is_kept_for_resume_and_eval(tmp_path):
     assert json.loads(scored)["predictions"] > 0
     assert json.loads(scored) == json.loads(run("eval", out, path, "--json-field", "body",
                                                 "--json").output)
+    # records in a file not named .json (--json-field made them records): eval of that file
+    named_txt = tmp_path / "posts.txt"
+    named_txt.write_text(path.read_text())
+    txt_out = tmp_path / "t.h5"
+    run("train", named_txt, "--json-field", "body", "--hidden", 8, "--max-updates", 5,
+        "--sample-every", 0, "-q", "-o", txt_out)
+    assert json.loads(run("eval", txt_out, named_txt, "--json").output)["unknown_chars"] == 0
     plain = tmp_path / "plain.h5"
     run("train", "builtin:python-docs", "--hidden", 8, "--max-updates", 5, "-q", "-o", plain)
     assert load_state(str(plain)).json_field == ""
