@@ -18,6 +18,12 @@ def bits(nats: float) -> float:
     return nats / LN2
 
 
+def fixed(x: float, digits: int) -> str:
+    """x with `digits` decimals, or in 4 significant digits when it is huge (a diverged run's
+    1e302 is 300 digits in fixed point)."""
+    return f"{x:.{digits}f}" if abs(x) < 1e6 else f"{x:.4g}"
+
+
 def perplexity(nats: float) -> float:
     """exp(nats); inf beyond what a float holds (a diverged model's ~1,500 nats/char)."""
     return math.exp(nats) if nats < 709.0 else math.inf
@@ -201,6 +207,6 @@ def format_eval(r: EvalResult, name: str, model_desc: str) -> str:
                      f"({len(top)} distinct: {shown}{more}) skipped, not scored")
     else:
         lines.append("unknown     0 characters outside the vocabulary")
-    lines += [f"loss        {r.nats:.4f} nats/char, {r.bits:.4f} bits/char",
-              f"perplexity  {r.perplexity:.4f}"]
+    lines += [f"loss        {fixed(r.nats, 4)} nats/char, {fixed(r.bits, 4)} bits/char",
+              f"perplexity  {fixed(r.perplexity, 4)}"]
     return "\n".join(lines)

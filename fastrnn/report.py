@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from .config import GradcheckConfig, ReportConfig
 from .errors import FastrnnError
-from .evaluate import perplexity
+from .evaluate import fixed, perplexity
 from .runinfo import (CELL_NAMES, bits, chars_per_update, chars_trained_per_update,
                       checkpoint_fastrnn_version, duration, epoch_boundaries, epochs_done,
                       epochs_text, model_description, n_params, select_samples,
@@ -174,17 +174,18 @@ Result: {verdict} ({secs:.1f} s).
 def _loss_section(state, per: int | None) -> str:
     tau = chars_per_update(state.config)
     sm = state.smooth_history
-    rows = [["0 (first chunk)", f"{sm[0]:.3f}", f"{sm[0] / tau:.4f}", f"{bits(sm[0] / tau):.4f}"]]
+    rows = [["0 (first chunk)", fixed(sm[0], 3), fixed(sm[0] / tau, 4),
+             fixed(bits(sm[0] / tau), 4)]]
     ends = epoch_boundaries(state) + [state.update]
     for i, u in enumerate(ends):
         label = (f"end of epoch {i + 1} ({u:,})" if per and u % per == 0 and u // per == i + 1
                  else f"last ({u:,})")
-        rows.append([label, f"{sm[u - 1]:.3f}", f"{sm[u - 1] / tau:.4f}",
-                     f"{bits(sm[u - 1] / tau):.4f}"])
+        rows.append([label, f"{fixed(sm[u - 1], 3)}", f"{fixed(sm[u - 1] / tau, 4)}",
+                     f"{fixed(bits(sm[u - 1] / tau), 4)}"])
     if state.best_update >= 0:
         b = state.best_smooth
-        rows.append([f"**best** ({state.best_update:,})", f"{b:.3f}", f"{b / tau:.4f}",
-                     f"{bits(b / tau):.4f}"])
+        rows.append([f"**best** ({state.best_update:,})", f"{fixed(b, 3)}", f"{fixed(b / tau, 4)}",
+                     f"{fixed(bits(b / tau), 4)}"])
     text = f"""## 3. Training loss
 
 ![Loss per update, smooth loss, epoch boundaries, best point and validation loss]({PLOT_NAME})
@@ -198,7 +199,7 @@ model (lowest smooth loss). The right axis and the per-character columns divide 
 {_md_table(["update", "smooth loss", "nats/char", "bits/char"], rows)}
 """
     if state.val_history:
-        vrows = [[f"{u:,}", f"{v:.4f}", f"{bits(v):.4f}", f"{perplexity(v):.3f}"]
+        vrows = [[f"{u:,}", f"{fixed(v, 4)}", f"{fixed(bits(v), 4)}", f"{fixed(perplexity(v), 3)}"]
                  for u, v in state.val_history]
         u_best, v_best = min(state.val_history, key=lambda uv: uv[1])
         every = f"every {state.config.eval_every:,} updates"
@@ -210,8 +211,8 @@ model (lowest smooth loss). The right axis and the per-character columns divide 
 
 The last {state.config.val_frac:.1%} of the text was held out and never trained on; its mean
 loss per character was measured {every}: the
-{validation_method(state.config)}. Lowest: {v_best:.4f} nats/char
-({bits(v_best):.4f} bits/char) at update {u_best:,}.
+{validation_method(state.config)}. Lowest: {fixed(v_best, 4)} nats/char
+({fixed(bits(v_best), 4)} bits/char) at update {u_best:,}.
 
 {_md_table(["update", "nats/char", "bits/char", "perplexity"], vrows)}
 """
@@ -225,8 +226,8 @@ def _evolution_section(state, opts: ReportOptions) -> str:
         return ("## 4. Text evolution\n\nNo samples were logged during training "
                 "(`--sample-every 0`)" + (" in the range chosen" if state.samples else "")
                 + ".\n")
-    rows = [[f"{u:,}", f"{s:.3f}", f"{s / tau:.4f}"] for u, s, _ in samples]
-    blocks = "\n\n".join(f"**Update {u:,}**, smooth loss {s:.3f}:\n\n{fence(t)}"
+    rows = [[f"{u:,}", f"{fixed(s, 3)}", f"{fixed(s / tau, 4)}"] for u, s, _ in samples]
+    blocks = "\n\n".join(f"**Update {u:,}**, smooth loss {fixed(s, 3)}:\n\n{fence(t)}"
                          for u, s, t in samples)
     n = len(samples[0][2])
     every = opts.evolution_every if opts.evolution_every > 0 else state.config.sample_every
@@ -255,7 +256,7 @@ def _sample_section(path: str, state, opts: ReportOptions) -> tuple[str, float]:
     secs = time.perf_counter() - t0
     temp = f" -t {opts.temperature:g}" if opts.temperature != 1 else ""
     which = (f"the best model (update {state.best_update:,}, smooth loss "
-             f"{state.best_smooth:.3f})" if state.best_update >= 0 else "the latest model")
+             f"{fixed(state.best_smooth, 3)})" if state.best_update >= 0 else "the latest model")
     title = "the best model" if state.best_update >= 0 else "the latest model (no best yet)"
     return (f"""## 5. {opts.sample_length:,} characters from {title}
 

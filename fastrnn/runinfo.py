@@ -12,7 +12,7 @@ import textwrap
 
 import numpy as np
 
-from .evaluate import bits, perplexity
+from .evaluate import bits, fixed, perplexity
 from .runstate import TrainState
 
 
@@ -187,9 +187,7 @@ def _per_char(chunk_loss: float | None, tau: float) -> str:
     if chunk_loss is None:
         return "n/a"
     nats = chunk_loss / tau
-    if not abs(chunk_loss) < 1e6:      # a diverged run's: 1e302 is 300 digits in fixed point
-        return f"{chunk_loss:.4g} ({nats:.4g} nats/char, {bits(nats):.4g} bits/char)"
-    return f"{chunk_loss:.3f} ({nats:.4f} nats/char, {bits(nats):.4f} bits/char)"
+    return f"{fixed(chunk_loss, 3)} ({fixed(nats, 4)} nats/char, {fixed(bits(nats), 4)} bits/char)"
 
 
 def format_info(s: dict) -> str:
@@ -233,8 +231,8 @@ def format_info(s: dict) -> str:
         for which in ("latest", "best"):
             nats = v[f"{which}_loss"]
             lines.append(("val loss" if which == "latest" else "",
-                          f"{which:<6} {nats:.4f} nats/char, {bits(nats):.4f} bits/char, "
-                          f"perplexity {perplexity(nats):.3f} at update {v[f'{which}_update']:,}"))
+                          f"{which:<6} {fixed(nats, 4)} nats/char, {fixed(bits(nats), 4)} bits/char, "
+                          f"perplexity {fixed(perplexity(nats), 3)} at update {v[f'{which}_update']:,}"))
     speed = f", {s['chars_per_s']:,.0f} chars/s" if s["chars_per_s"] else ""
     lines.append(("wall time", f"{duration(s['wall_time_s'])} training{speed}"))
     lines.append(("samples", f"{s['samples']} logged (fastrnn evolution {s['checkpoint']})"))
@@ -260,5 +258,5 @@ def format_evolution(state: TrainState, every: int = 0, until: int = 0) -> str:
         return "no samples logged" + (f" at multiples of {every}" if every > 0 else "") + \
             (f" up to update {until:,}" if until > 0 else "")
     tau = chars_per_update(state.config)
-    return "\n\n".join(f"--- update {u:,}, smooth loss {s:.3f} ({s / tau:.4f} nats/char)\n{t}"
+    return "\n\n".join(f"--- update {u:,}, smooth loss {fixed(s, 3)} ({fixed(s / tau, 4)} nats/char)\n{t}"
                        for u, s, t in samples)

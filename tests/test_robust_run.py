@@ -235,6 +235,13 @@ def test_a_model_with_a_huge_loss_is_described_not_a_traceback(tmp_path):
     assert "perplexity inf" in run("info", out).output
     run("report", out, "-o", tmp_path / "r")
     assert "inf" in (tmp_path / "r" / "report.md").read_text()
+    huge = tmp_path / "h.h5"                 # losses of ~1e302: 300 digits in fixed point
+    run("train", text, "-m", 8, "--max-updates", 5, "--sig", 1e300, "--sample-every", 2, "-q",
+        "-o", huge)
+    for args in (("eval", huge, text), ("info", huge), ("evolution", huge)):
+        assert "0" * 30 not in run(*args).output and "e+30" in run(*args).output
+    run("report", huge, "-o", tmp_path / "r2", "-n", 10)
+    assert "0" * 30 not in (tmp_path / "r2" / "report.md").read_text()
 
 
 def test_the_end_of_record_symbol_in_a_plain_text_is_just_a_character(tmp_path):
