@@ -171,6 +171,7 @@ class _Validated:
 
 FLOAT32_MAX = 3.4028234663852886e38
 FLOAT32_OVERFLOW = 3.4028235677973366e38     # FLT_MAX + half an ulp: rounds to inf from here
+FLOAT32_TINY = 1.1754943508222875e-38        # the smallest normal float32
 
 
 # ------------------------------------------------------------------------------------ train
@@ -251,6 +252,11 @@ class TrainConfig(_Validated):
                     raise ConfigError(f"{option_name(name)} {value:.9g} is beyond float32's "
                                       f"range (at most {FLOAT32_MAX:.9g}); use --dtype "
                                       "float64 or a smaller value", option_name(name))
+                if 0 < value < FLOAT32_TINY:       # 0, or a few bits, in float32
+                    raise ConfigError(f"{option_name(name)} {value:g} is below float32's "
+                                      f"smallest normal number ({FLOAT32_TINY:.4g}): as a "
+                                      "float32 it is 0 or nearly so; use --dtype float64 or a "
+                                      "larger value", option_name(name))
 
 
 def eta_at(cfg: TrainConfig, epochs_done: int) -> float:

@@ -106,6 +106,8 @@ def text_codec(encoding: str) -> codecs.CodecInfo:
 
 def _json_kind(value) -> str:
     """JSON's name for a parsed value's type."""
+    if isinstance(value, _Num):          # numbers are parsed as their text
+        return "number"
     if isinstance(value, str):
         return "string"
     if isinstance(value, list):

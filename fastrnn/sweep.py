@@ -73,7 +73,7 @@ def field_name(key: str) -> str:
     types = {k: v for k, v in field_types().items() if k not in NOT_GRID_FIELDS}
     if name not in types:
         raise FastrnnError(f"--grid: unknown hyper-parameter '{key}'; valid keys: "
-                           + ", ".join(types))
+                           + ", ".join(k for k in types if k not in CORPUS_FIELDS))
     if name in CORPUS_FIELDS:
         raise FastrnnError(f"--grid: {name} changes how TEXT is read, which happens once per "
                            "sweep; give it as an option instead")

@@ -173,6 +173,8 @@ def test_json_records_that_are_not_objects(work):
     msg = train_into_existing(work, "strs.json")
     assert msg == ("Error: strs.json: record 0 is a JSON string, not an object; records are "
                    'objects holding the text in a field, e.g. [{"text": "..."}, ...]')
+    (work / "nums.json").write_text("[1, 2]")
+    assert "record 0 is a JSON number" in train_into_existing(work, "nums.json")
 
 
 # ------------------------------------------------------------------------ train options
