@@ -579,6 +579,7 @@ def _sample_records(model, path, count, max_chars, until, temperature, top_p, pr
 @click.option("--layers", type=click.IntRange(1, 16), default=1, help="Stacked layers.")
 @click.option("--batch", "-B", type=click.IntRange(min=1), default=1,
               help="Parallel streams of the checked chunk.")
+@json_field_option
 @click.option("--sig", type=click.FloatRange(min=0, min_open=True), default=_G.sig,
               help="Std of the checked course model's N(0, sig^2) weights.")
 @click.option("--random-state", is_flag=True,
@@ -587,7 +588,7 @@ def _sample_records(model, path, count, max_chars, until, temperature, top_p, pr
                    "state and the whole chunk's back-propagation.")
 @encoding_option
 def gradcheck(text, hidden, seq_length, step, threshold, seed, numeric_precision, cell, layers,
-              batch, sig, random_state, encoding):
+              batch, json_field, sig, random_state, encoding):
     """Analytic vs numerical gradients on a small float64 model, as a per-parameter table.
 
     TEXT defaults to the built-in offline corpus; its first seq-length+1 characters are the
@@ -607,7 +608,7 @@ def gradcheck(text, hidden, seq_length, step, threshold, seed, numeric_precision
             raise FastrnnError(f"{option_name(name)} is the course model's: the check of "
                                f"--cell/--layers/--batch draws the cell's own weights and "
                                "always starts from random states")
-    corpus = read_input(text, encoding=encoding)
+    corpus = read_input(text, encoding=encoding, json_field=json_field)
     need = batch * (seq_length + 1)
     if corpus.n_chars < need:
         raise FastrnnError(f"TEXT has {corpus.n_chars} characters; the check needs "
@@ -789,8 +790,9 @@ def plot(checkpoint_path, out, overwrite, width, height, dpi, log_y):
 @until_option(_R.evolution_until, " in the text evolution (the assignment's: the first "
                                   "100,000)")
 @encoding_option
+@json_field_option
 def report(checkpoint_path, text, out, overwrite, sample_length, seed, temperature,
-           gradcheck_hidden, every, until, encoding):
+           gradcheck_hidden, every, until, encoding, json_field):
     """Write the DD2424 report of CHECKPOINT into a directory: report.md (hyper-parameters,
     gradient-check table, loss plot, validation, text evolution, a sample of the best model,
     timings) and loss.png.
@@ -807,7 +809,8 @@ def report(checkpoint_path, text, out, overwrite, sample_length, seed, temperatu
     if not out.strip():
         raise FastrnnError("--out is empty; give the report's directory (e.g. -o report)")
     gc = GradcheckConfig(hidden=gradcheck_hidden)
-    opts = ReportOptions(text=text, encoding=encoding, sample_length=sample_length, seed=seed,
+    opts = ReportOptions(text=text, encoding=encoding, json_field=json_field,
+                         sample_length=sample_length, seed=seed,
                          temperature=temperature, gradcheck=gc, evolution_every=every,
                          evolution_until=until)
     paths = write_report(checkpoint_path, out, opts, overwrite=overwrite,

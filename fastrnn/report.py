@@ -36,6 +36,8 @@ class ReportOptions:
 
     text: str | None = None          # gradient-check corpus (None: built-in corpus, with a note)
     encoding: str = "utf-8"          # of text
+    json_field: str | None = None    # of text as JSON records (None: the checkpoint's for a
+                                     # .json text or the file trained on, else "text")
     sample_length: int = _R.sample_length   # characters drawn from the best model
     seed: int = _R.seed                     # seed of that sample: the report is reproducible
     temperature: float = _R.temperature     # of that sample
@@ -86,7 +88,7 @@ def _md_table(header: list[str], rows: list[list[str]], numeric: bool = True) ->
 
 
 def _gradcheck_section(state, opts: ReportOptions, log) -> tuple[str, float]:
-    from .data import BUILTIN_NAME, read_input
+    from .data import BUILTIN_NAME, display_name, read_input
     from .gradcheck import error_text, gradcheck, row_passes, worst_row
 
     base = opts.gradcheck or GradcheckConfig()
@@ -94,7 +96,10 @@ def _gradcheck_section(state, opts: ReportOptions, log) -> tuple[str, float]:
     # TEXT read as the run read it: JSON records as records (joined or one per document, with
     # the run's separator, entities and newlines), so its vocabulary is the checkpoint's
     text = opts.text or BUILTIN_NAME
-    field = state.json_field if text.lower().endswith(".json") and state.json_field else None
+    field = opts.json_field
+    if field is None and state.json_field and (text.lower().endswith(".json")
+                                               or display_name(text) == state.corpus_name):
+        field = state.json_field           # as eval reads it
     corpus = read_input(text, encoding=opts.encoding, json_field=field, config=state.config)
     if corpus.n_chars < cfg.seq_length + 1:
         raise FastrnnError(f"the gradient-check text has {corpus.n_chars} characters; the "

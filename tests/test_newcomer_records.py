@@ -203,6 +203,9 @@ def test_the_records_field_is_kept_for_resume_and_eval(tmp_path):
     run("train", named_txt, "--json-field", "body", "--hidden", 8, "--max-updates", 5,
         "--sample-every", 0, "-q", "-o", txt_out)
     assert json.loads(run("eval", txt_out, named_txt, "--json").output)["unknown_chars"] == 0
+    # report reads it too; gradcheck and report take --json-field (the error named it)
+    run("report", out, path, "-o", tmp_path / "rep", "-n", 10)
+    run("gradcheck", path, "--json-field", "body")
     plain = tmp_path / "plain.h5"
     run("train", "builtin:python-docs", "--hidden", 8, "--max-updates", 5, "-q", "-o", plain)
     assert load_state(str(plain)).json_field == ""
