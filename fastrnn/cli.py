@@ -587,8 +587,9 @@ def _sample_records(model, path, count, max_chars, until, temperature, top_p, pr
                    "instead of 0: with a larger --sig (0.1) the check reaches the carried "
                    "state and the whole chunk's back-propagation.")
 @encoding_option
-def gradcheck(text, hidden, seq_length, step, threshold, seed, numeric_precision, cell, layers,
-              batch, json_field, sig, random_state, encoding):
+@click.pass_context
+def gradcheck(ctx, text, hidden, seq_length, step, threshold, seed, numeric_precision, cell,
+              layers, batch, json_field, sig, random_state, encoding):
     """Analytic vs numerical gradients on a small float64 model, as a per-parameter table.
 
     TEXT defaults to the built-in offline corpus; its first seq-length+1 characters are the
@@ -603,8 +604,9 @@ def gradcheck(text, hidden, seq_length, step, threshold, seed, numeric_precision
     cfg = GradcheckConfig(hidden=hidden, seq_length=seq_length, step=step,
                           threshold=threshold, seed=seed, sig=sig, random_state=random_state)
     course = (cell, layers, batch) == ("rnn", 1, 1)
-    for name, value in (("sig", sig != _G.sig), ("random_state", random_state)):
-        if value and not course:
+    for name in ("sig", "random_state"):
+        given = ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+        if given and not course:
             raise FastrnnError(f"{option_name(name)} is the course model's: the check of "
                                f"--cell/--layers/--batch draws the cell's own weights and "
                                "always starts from random states")

@@ -172,6 +172,8 @@ class _Validated:
 FLOAT32_MAX = 3.4028234663852886e38
 FLOAT32_OVERFLOW = 3.4028235677973366e38     # FLT_MAX + half an ulp: rounds to inf from here
 FLOAT32_TINY = 1.1754943508222875e-38        # the smallest normal float32
+FLOAT64_MAX = 1.7976931348623157e308
+SIGMA_ROOM = 64.0                            # |N(0, 1)| draws of a model stay far below it
 
 
 # ------------------------------------------------------------------------------------ train
@@ -245,6 +247,12 @@ class TrainConfig(_Validated):
 
     def validate(self) -> None:
         super().validate()
+        # the weights are sig times N(0, 1) draws, a few sigma at most: beyond the dtype's
+        # range they are inf and the first loss is not finite
+        top = (FLOAT32_MAX if self.dtype == "float32" else FLOAT64_MAX) / SIGMA_ROOM
+        if self.sig > top:
+            raise ConfigError(f"--sig {self.sig:g} draws initial weights beyond {self.dtype}'s "
+                              f"range (--sig at most {top:.3g})", "--sig")
         if self.dtype == "float32":       # the kernels get them cast to float32: inf beyond
             for name in ("eta", "eps", "sig", "clip"):
                 value = getattr(self, name)

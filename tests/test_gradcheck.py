@@ -123,3 +123,13 @@ def test_a_failing_error_never_reads_as_the_threshold():
 
     assert error_text(1.0002e-6, 1e-6) == "1.0002e-06"
     assert error_text(3.5e-3, 1e-6) == "3.500e-03"
+
+
+def test_the_course_models_options_are_refused_for_the_general_check():
+    """--sig and --random-state set the course model's check; with --batch/--cell/--layers
+    they would do nothing (--sig at its default value was taken silently)."""
+    from .clitools import one_line_error, run
+
+    for option in (["--sig", "0.01"], ["--sig", "0.1"], ["--random-state"]):
+        msg = one_line_error(run("gradcheck", "--batch", 2, "-m", 3, *option, ok=False))
+        assert option[0] in msg and "course model's" in msg

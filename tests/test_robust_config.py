@@ -43,6 +43,8 @@ def test_every_field_has_a_rule_and_the_defaults_pass(cls):
     (dict(eta=1e300, dtype="float32"), "--eta 1e+300 is beyond float32's range (at most "
                                        "3.40282347e+38); use --dtype float64 or a smaller "
                                        "value"),
+    (dict(sig=1e308), "--sig 1e+308 draws initial weights beyond float64's range (--sig at "
+                      "most 2.81e+306)"),
     (dict(eta=1e-50, dtype="float32"), "--eta 1e-50 is below float32's smallest normal number "
                                        "(1.175e-38): as a float32 it is 0 or nearly so; use "
                                        "--dtype float64 or a larger value"),
