@@ -522,15 +522,31 @@ def _int_array(value: np.ndarray, where: str, n: int, lo: int, hi: int) -> np.nd
     return value.astype(np.int64)
 
 
-def _read_state(f: h5py.File, path: str) -> TrainState:
-    version = int(f.attrs["format_version"])
-    root = "/"
+def _read_config(f: h5py.File) -> TrainConfig:
     try:
-        config = TrainConfig.from_dict(_attr_json(f, "config", root, dict))
+        return TrainConfig.from_dict(_attr_json(f, "config", "/", dict))
     except FastrnnError as exc:
         msg = str(exc)
         raise FastrnnError(msg if msg.startswith("damaged") else
                            f"damaged checkpoint (config: {msg})") from None
+
+
+def load_config(path: str) -> TrainConfig:
+    """A checkpoint's config alone, without reading (or verifying) its arrays: for a caller
+    that only compares hyper-parameters (a sweep's re-run); load_state verifies the rest."""
+    with _open(path) as f:
+        try:
+            return _read_config(f)
+        except FastrnnError as exc:
+            raise FastrnnError(f"{path}: {exc}") from None
+        except Exception as exc:     # an unreadable attribute of a damaged file
+            raise FastrnnError(f"{path}: damaged checkpoint ({type(exc).__name__})") from None
+
+
+def _read_state(f: h5py.File, path: str) -> TrainState:
+    version = int(f.attrs["format_version"])
+    root = "/"
+    config = _read_config(f)
     vocab = _attr_json(f, "vocab", root, str)
     if len(vocab) < 2 or list(vocab) != sorted(set(vocab)):
         raise FastrnnError("damaged checkpoint (vocab is not a sorted set of at least 2 "

@@ -234,24 +234,28 @@ RECORD_OPTIONS = {"reset_per_record": "trains each JSON record from a zero state
                   "HTML entities of JSON records"}
 
 
-def _check_record_options(ctx, text: str, json_field: str | None) -> None:
-    """Refuse a typed record option on plain text, where it would do nothing (or, for
-    --reset-per-record, only cut the text's last chunk short), as options the run's cell or
-    optimizer never reads are refused."""
+def typed(ctx, names) -> list[str]:
+    """Those of `names` given on the command line."""
+    return [n for n in names
+            if ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE]
+
+
+def _check_record_options(text: str, json_field: str | None, given: list[str]) -> None:
+    """Refuse a given record option (RECORD_OPTIONS) on plain text, where it would do nothing
+    (or, for --reset-per-record, only cut the text's last chunk short), as options the run's
+    cell or optimizer never reads are refused."""
     from .data import is_json_input
 
     if is_json_input(text, json_field):
         return
-    for name, what in RECORD_OPTIONS.items():
-        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
-            raise FastrnnError(f"{option_name(name)} {what}; {text} is read as plain text "
-                               "(a .json file, or --json-field FIELD, is read as records)")
+    for name in given:
+        raise FastrnnError(f"{option_name(name)} {RECORD_OPTIONS[name]}; {text} is read as "
+                           "plain text (a .json file, or --json-field FIELD, is read as records)")
 
 
 def _check_applicable(ctx, cfg, opts, resumed: bool = False) -> None:
     """Refuse a typed option that the run's optimizer or cell never reads (config.inapplicable)."""
-    problem = inapplicable(cfg, [name for name in opts if ctx.get_parameter_source(name)
-                                 == click.core.ParameterSource.COMMANDLINE], resumed)
+    problem = inapplicable(cfg, typed(ctx, opts), resumed)
     if problem:
         raise FastrnnError(problem)
 
@@ -347,11 +351,10 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
     from . import checkpoint
     from .config import DEFAULT_ETA, check_memory, merge_resumed
     from .data import split_validation
-    from .nettrain import (plan_chars_per_update, planned_updates, run_schedule,
-                           schedule_updates)
+    from .nettrain import plan_chars_per_update, run_schedule, schedule_updates
     from .progress import Progress, Silent
     from .runlock import RunLock
-    from .runstate import DivergenceError
+    from .runstate import DivergenceError, planned_updates
     from .train import new_state, train as run, warmup
 
     if out is None:
@@ -359,8 +362,7 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
     opts["unescape_html"] = bool(opts["unescape_html"])
     if resume:
         state = checkpoint.load_state(resume)
-        given = {name: value for name, value in opts.items()
-                 if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+        given = {name: opts[name] for name in typed(ctx, opts)}
         changes = []
         cfg = state.config = merge_resumed(state.config, given, state.update, "checkpoint",
                                            changes)
@@ -374,7 +376,7 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
         _check_applicable(ctx, cfg, opts)
     # the input is checked before the output: `train nosuch.txt` is about nosuch.txt
     corpus = read_input(text, encoding=encoding, json_field=json_field, config=cfg)
-    _check_record_options(ctx, text, json_field)
+    _check_record_options(text, json_field, typed(ctx, RECORD_OPTIONS))
     train_corpus, val = split_validation(corpus, cfg.val_frac, cfg.seq_length,
                                          state.corpus_chars if resume else None)
     schedule = run_schedule(train_corpus, cfg)
@@ -384,7 +386,8 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
     plan_chars_per_update(schedule, cfg)
     if resume:
         _check_same_text(train_corpus, state, resume)
-        total, per_epoch = planned_updates(schedule, cfg), schedule_updates(schedule)
+        per_epoch = schedule_updates(schedule)
+        total = planned_updates(per_epoch, cfg)
         if state.update >= total:
             # name only the limits that stop it (the run may have epochs left, or not)
             raise_ = []
@@ -403,8 +406,6 @@ def train(ctx, text, out, overwrite, resume, quiet, encoding, json_field, log_ev
     else:
         check_memory(len(train_corpus.vocab), cfg)
         state = new_state(train_corpus, cfg)
-    # kept in the checkpoint: --resume and eval read the records' field without being told
-    state.json_field = train_corpus.json_field
     progress = Silent() if quiet else Progress(log_every=log_every)
     callbacks = CheckpointingCallbacks(out, progress,
                                        saved=(resume, state.update) if resume else None)
@@ -535,11 +536,11 @@ def _sample_records(model, path, count, max_chars, until, temperature, top_p, pr
     """`sample --records N`: whole records, one per line (a model of either engine)."""
     import numpy as np
 
-    from .data import END_OF_RECORD, encode
+    from .data import END_OF_RECORD, encode, trained_per_record
     from .sample import stream_records
     from .trained import NetModel, used_prime
 
-    if not (model.state.config.reset_per_record and END_OF_RECORD in model.vocab):
+    if not trained_per_record(model.config, model.vocab):
         raise FastrnnError(f"{path} was not trained with end-of-record symbols (train JSON "
                            "records with --reset-per-record); use -n or --until instead")
     if until is not None:
@@ -604,9 +605,8 @@ def gradcheck(ctx, text, hidden, seq_length, step, threshold, seed, numeric_prec
     cfg = GradcheckConfig(hidden=hidden, seq_length=seq_length, step=step,
                           threshold=threshold, seed=seed, sig=sig, random_state=random_state)
     course = (cell, layers, batch) == ("rnn", 1, 1)
-    for name in ("sig", "random_state"):
-        given = ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
-        if given and not course:
+    for name in typed(ctx, ("sig", "random_state")):
+        if not course:
             raise FastrnnError(f"{option_name(name)} is the course model's: the check of "
                                f"--cell/--layers/--batch draws the cell's own weights and "
                                "always starts from random states")
@@ -709,24 +709,14 @@ def eval_cmd(checkpoint_path, text, best, encoding, json_field, unescape_html, a
     """
     import json
 
+    from .data import records_field
     from .evaluate import format_eval, read_documents
     from .trained import load
 
     model = load(checkpoint_path, "best" if best else "latest")
     state = model.state
-    from .data import display_name
-
-    if json_field is None and state.json_field and (
-            text.lower().endswith(".json") or display_name(text) == state.corpus_name):
-        # records read as the model was trained on them: any .json TEXT, and the file it was
-        # trained on (which --json-field made records whatever its name)
-        json_field = state.json_field
-    from .data import is_json_input
-
-    if unescape_html and not is_json_input(text, json_field):
-        raise FastrnnError(f"--unescape-html decodes the HTML entities of JSON records; {text} "
-                           "is read as plain text (a .json file, or --json-field FIELD, is "
-                           "read as records)")
+    json_field = records_field(text, json_field, state)
+    _check_record_options(text, json_field, ["unescape_html"] if unescape_html else [])
     name, docs = read_documents(text, encoding=encoding, json_field=json_field,
                                 config=state.config, unescape_html=unescape_html)
     result = model.evaluate_documents(docs)

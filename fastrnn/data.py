@@ -289,7 +289,7 @@ def read_corpus(path: str | None, *, encoding: str = "utf-8", json_field: str | 
     if path is None:
         name, pieces, lengths = BUILTIN_NAME, [builtin_text()], None
         size = len(pieces[0])
-    elif json_field is not None or path.lower().endswith(".json"):
+    elif is_json_input(path, json_field):
         name = display_name(path)
         pieces = [d for d in record_documents(
             path, encoding=encoding, json_field=json_field, reset_per_record=reset_per_record,
@@ -486,6 +486,24 @@ def records_as_documents(recs: list[str], where: str, *, reset_per_record: bool,
 def is_json_input(path: str, json_field: str | None) -> bool:
     """Whether TEXT is read as JSON records (a .json file, or --json-field given)."""
     return json_field is not None or path.lower().endswith(".json")
+
+
+def trained_per_record(config, vocab: str) -> bool:
+    """Whether a model was trained per record (--reset-per-record): the end-of-record symbol
+    in its vocabulary is then training's, not a character a plain text happened to hold."""
+    return bool(config.reset_per_record) and END_OF_RECORD in vocab
+
+
+def records_field(text: str, given: str | None, state) -> str | None:
+    """The JSON field to read TEXT by when scoring it under a trained model (eval, report):
+    --json-field when given; else the field the model was trained on, for a .json TEXT and for
+    the file it was trained on (which --json-field made records whatever its name); else None
+    (TEXT read as its name says)."""
+    if given is not None or not state.json_field:
+        return given
+    if is_json_input(text, None) or display_name(text) == state.corpus_name:
+        return state.json_field
+    return None
 
 
 def read_records(path: str, **kw) -> Corpus:

@@ -92,15 +92,13 @@ def _read_stdin(encoding: str, keep_newlines: bool) -> str:
 
     from .data import text_codec
 
-    text_codec(encoding)
+    text_codec(encoding)                  # an unknown or non-text codec: one line
     raw = sys.stdin.buffer.read()
     try:
         doc = raw.decode(encoding)
     except UnicodeDecodeError as exc:
         raise FastrnnError(f"stdin is not valid {encoding} (byte {exc.start}); "
                            "pass --encoding") from None
-    except LookupError:
-        raise FastrnnError(f"unknown encoding: {encoding}") from None
     return doc if keep_newlines else doc.replace("\r\n", "\n").replace("\r", "\n")
 
 

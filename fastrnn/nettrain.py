@@ -30,7 +30,7 @@ from .model import aligned_copy
 from .threads import engine_threads
 from .runstate import (BLOCK_SECONDS, PROGRESS_EVERY, Callbacks, TrainState, check_same_corpus,
                        drop_final_validation, fixed_fields, grow, next_multiple,
-                       stop_on_divergence, validation_missing)
+                       planned_updates, stop_on_divergence, validation_missing)
 
 
 def uses_network(config: TrainConfig) -> bool:
@@ -112,13 +112,6 @@ def run_schedule(corpus: Corpus, config: TrainConfig):
 def schedule_updates(schedule) -> int:
     """Updates per epoch of a run_schedule."""
     return len(schedule[0]) if isinstance(schedule, tuple) else int(schedule)
-
-
-def planned_updates(schedule, config: TrainConfig) -> int:
-    """The run's total updates: epochs x the schedule's updates per epoch, capped by
-    max_updates."""
-    total = config.epochs * schedule_updates(schedule)
-    return min(total, config.max_updates) if config.max_updates > 0 else total
 
 
 def plan_chars_per_update(schedule, config: TrainConfig) -> None:
@@ -203,9 +196,7 @@ def _train(state: NetState, corpus: Corpus, cb: Callbacks, val: Corpus | None,
     else:
         per_epoch = int(table[0].shape[0])
         row_chars = table[1].sum(axis=1, dtype=np.int64)    # characters predicted per update
-    total = cfg.epochs * per_epoch
-    if cfg.max_updates > 0:
-        total = min(total, cfg.max_updates)
+    total = planned_updates(per_epoch, cfg)
     drop_final_validation(state, cfg, total)
 
     def validate():      # on a snapshot, on the other core (fastrnn.background)

@@ -88,7 +88,7 @@ def _md_table(header: list[str], rows: list[list[str]], numeric: bool = True) ->
 
 
 def _gradcheck_section(state, opts: ReportOptions, log) -> tuple[str, float]:
-    from .data import BUILTIN_NAME, display_name, read_input
+    from .data import BUILTIN_NAME, read_input, records_field
     from .gradcheck import error_text, gradcheck, row_passes, worst_row
 
     base = opts.gradcheck or GradcheckConfig()
@@ -96,11 +96,8 @@ def _gradcheck_section(state, opts: ReportOptions, log) -> tuple[str, float]:
     # TEXT read as the run read it: JSON records as records (joined or one per document, with
     # the run's separator, entities and newlines), so its vocabulary is the checkpoint's
     text = opts.text or BUILTIN_NAME
-    field = opts.json_field
-    if field is None and state.json_field and (text.lower().endswith(".json")
-                                               or display_name(text) == state.corpus_name):
-        field = state.json_field           # as eval reads it
-    corpus = read_input(text, encoding=opts.encoding, json_field=field, config=state.config)
+    corpus = read_input(text, encoding=opts.encoding, config=state.config,
+                        json_field=records_field(text, opts.json_field, state))  # as eval
     if corpus.n_chars < cfg.seq_length + 1:
         raise FastrnnError(f"the gradient-check text has {corpus.n_chars} characters; the "
                            f"check needs seq-length+1 = {cfg.seq_length + 1}")
@@ -185,12 +182,12 @@ def _loss_section(state, per: int | None) -> str:
     for i, u in enumerate(ends):
         label = (f"end of epoch {i + 1} ({u:,})" if per and u % per == 0 and u // per == i + 1
                  else f"last ({u:,})")
-        rows.append([label, f"{fixed(sm[u - 1], 3)}", f"{fixed(sm[u - 1] / tau, 4)}",
-                     f"{fixed(bits(sm[u - 1] / tau), 4)}"])
+        rows.append([label, fixed(sm[u - 1], 3), fixed(sm[u - 1] / tau, 4),
+                     fixed(bits(sm[u - 1] / tau), 4)])
     if state.best_update >= 0:
         b = state.best_smooth
-        rows.append([f"**best** ({state.best_update:,})", f"{fixed(b, 3)}", f"{fixed(b / tau, 4)}",
-                     f"{fixed(bits(b / tau), 4)}"])
+        rows.append([f"**best** ({state.best_update:,})", fixed(b, 3), fixed(b / tau, 4),
+                     fixed(bits(b / tau), 4)])
     text = f"""## 3. Training loss
 
 ![Loss per update, smooth loss, epoch boundaries, best point and validation loss]({PLOT_NAME})
@@ -204,7 +201,7 @@ model (lowest smooth loss). The right axis and the per-character columns divide 
 {_md_table(["update", "smooth loss", "nats/char", "bits/char"], rows)}
 """
     if state.val_history:
-        vrows = [[f"{u:,}", f"{fixed(v, 4)}", f"{fixed(bits(v), 4)}", f"{fixed(perplexity(v), 3)}"]
+        vrows = [[f"{u:,}", fixed(v, 4), fixed(bits(v), 4), fixed(perplexity(v), 3)]
                  for u, v in state.val_history]
         u_best, v_best = min(state.val_history, key=lambda uv: uv[1])
         every = f"every {state.config.eval_every:,} updates"
@@ -231,7 +228,7 @@ def _evolution_section(state, opts: ReportOptions) -> str:
         return ("## 4. Text evolution\n\nNo samples were logged during training "
                 "(`--sample-every 0`)" + (" in the range chosen" if state.samples else "")
                 + ".\n")
-    rows = [[f"{u:,}", f"{fixed(s, 3)}", f"{fixed(s / tau, 4)}"] for u, s, _ in samples]
+    rows = [[f"{u:,}", fixed(s, 3), fixed(s / tau, 4)] for u, s, _ in samples]
     blocks = "\n\n".join(f"**Update {u:,}**, smooth loss {fixed(s, 3)}:\n\n{fence(t)}"
                          for u, s, t in samples)
     n = len(samples[0][2])

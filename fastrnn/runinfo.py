@@ -112,7 +112,7 @@ def summary(state: TrainState, path: str) -> dict:
     """Everything `fastrnn info` shows, as a JSON-serialisable dict."""
     from . import __version__
 
-    from .data import END_OF_RECORD
+    from .data import END_OF_RECORD, trained_per_record
 
     cfg = state.config
     tau = chars_per_update(cfg)
@@ -140,8 +140,7 @@ def summary(state: TrainState, path: str) -> dict:
         "best_update": state.best_update if state.best_update >= 0 else None,
         "samples": len(state.samples),
         "chars_per_update": tau,
-        "end_of_record": (END_OF_RECORD if cfg.reset_per_record and END_OF_RECORD in state.vocab
-                          else None),
+        "end_of_record": END_OF_RECORD if trained_per_record(cfg, state.vocab) else None,
         "validation": None,
         "changes": [list(c) for c in getattr(state, "changes", [])],
     }

@@ -129,8 +129,10 @@ def check_state(state, doing: str) -> None:
 def check_same_corpus(state: TrainState, corpus) -> None:
     """Refuse a corpus that is not the one the state trained on: another vocabulary, length,
     or (Corpus.digest) other characters. A checkpoint from before the digest was stored takes
-    the corpus's, so its later saves carry it. (`train --resume` checks first with messages
-    about TEXT that name what differs; this is the library's guard for every caller.)"""
+    the corpus's, so its later saves carry it, and the records' field the text was read by
+    (Corpus.json_field: --resume and eval read it again without being told). (`train
+    --resume` checks first with messages about TEXT that name what differs; this is the
+    library's guard for every caller.)"""
     if corpus.vocab != state.vocab or corpus.n_chars != state.corpus_chars:
         raise FastrnnError("the corpus differs from the one trained on (expected "
                            f"{state.corpus_chars:,} characters of a {len(state.vocab)}-character "
@@ -142,6 +144,14 @@ def check_same_corpus(state: TrainState, corpus) -> None:
         raise FastrnnError(f"the corpus differs from the one trained on: the same "
                            f"{corpus.n_chars:,} characters long, with the same vocabulary, but "
                            "other characters")
+    state.json_field = corpus.json_field
+
+
+def planned_updates(per_epoch: int, cfg: TrainConfig) -> int:
+    """The run's total updates: epochs x updates per epoch, capped by max_updates (both
+    engines, `fastrnn train` and a sweep's trials plan with it)."""
+    total = cfg.epochs * per_epoch
+    return min(total, cfg.max_updates) if cfg.max_updates > 0 else total
 
 
 def grow(arr: np.ndarray, size: int) -> np.ndarray:

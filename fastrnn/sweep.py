@@ -293,14 +293,14 @@ def check_existing_trials(trials: list, out_dir: str) -> None:
     trained with other hyper-parameters (a re-run with a changed option). Run anyway, every
     such trial failed, and its results row, marker and the manifest were overwritten. A
     checkpoint that does not load is left to its trial (it fails with the reason)."""
-    from .checkpoint import load_state
+    from .checkpoint import load_config
 
     for t in trials:
         path = os.path.join(out_dir, t.name + ".h5")
         if not os.path.exists(path):
             continue
         try:
-            old = load_state(path).config
+            old = load_config(path)       # the config alone: the trial loads the rest
         except FastrnnError:
             continue
         problem = _resume_mismatch(old, t.config, path)
@@ -340,8 +340,8 @@ def run_trial(corpus, config: dict, out_path: str, stop_event_name: str | None =
     from .checkpoint import load_state, save
     from .data import split_validation
     from .threads import pin_process
-    from .runstate import DivergenceError, check_same_corpus
-    from .nettrain import plan_chars_per_update, planned_updates, run_schedule, uses_network
+    from .runstate import DivergenceError, check_same_corpus, planned_updates
+    from .nettrain import plan_chars_per_update, run_schedule, schedule_updates, uses_network
     from .train import new_state, train, warmup
 
     row = {"name": name, "checkpoint": os.path.basename(out_path), "status": "failed",
@@ -360,7 +360,7 @@ def run_trial(corpus, config: dict, out_path: str, stop_event_name: str | None =
         train_corpus, val = split_validation(corpus, cfg.val_frac,
                                              train_chars=state and state.corpus_chars)
         schedule = run_schedule(train_corpus, cfg)             # validates seq_length too
-        total = planned_updates(schedule, cfg)
+        total = planned_updates(schedule_updates(schedule), cfg)
         if state is not None:
             _check_resumable(state, cfg, out_path)
             try:
@@ -377,7 +377,6 @@ def run_trial(corpus, config: dict, out_path: str, stop_event_name: str | None =
         else:
             state = new_state(train_corpus, cfg)
         plan_chars_per_update(schedule, state.config)       # as `fastrnn train` does
-        state.json_field = train_corpus.json_field           # the records' field, likewise
         event = None
         if stop_event_name:
             from distributed import Event

@@ -113,7 +113,7 @@ def register(cli) -> None:
               dashboard_address, connect_timeout, retry_failed, quiet, **opts):
         from dataclasses import replace
 
-        from .cli import _check_record_options
+        from .cli import RECORD_OPTIONS, _check_record_options, typed
         from .config import DEFAULT_ETA, TrainConfig, inapplicable
         from .sweep import (SweepResult, StopFlag, check_existing_trials, close_cluster,
                             make_trials, parse_grid, run_sweep, usable_cores, write_manifest)
@@ -123,8 +123,7 @@ def register(cli) -> None:
             raise FastrnnError("give at least one --grid KEY=V1,V2,... (e.g. --grid "
                                "eta=0.05,0.1,0.2)")
         parsed = parse_grid(grid, _validator(options))
-        given = [k for k in parsed if k in opts and ctx.get_parameter_source(k)
-                 == click.core.ParameterSource.COMMANDLINE]
+        given = [k for k in parsed if k in typed(ctx, opts)]
         if given:
             raise FastrnnError(f"--{given[0].replace('_', '-')} is given both as an option "
                                "and in --grid")
@@ -143,8 +142,7 @@ def register(cli) -> None:
                 trial.config = replace(trial.config,
                                        eta=DEFAULT_ETA[trial.config.optimizer])
         # an option (given, or swept) that no trial's optimizer or cell reads is a mistake
-        named = [k for k in opts if ctx.get_parameter_source(k)
-                 == click.core.ParameterSource.COMMANDLINE] + list(parsed)
+        named = typed(ctx, opts) + list(parsed)
         for name in named:
             problems = [inapplicable(t.config, [name]) for t in trials]
             if all(problems):
@@ -156,7 +154,7 @@ def register(cli) -> None:
                 f"{'s' if drawn != 1 else ''}; running {'them' if drawn != 1 else 'it'}")
         corpus = read_input(text, encoding=opts["encoding"], json_field=opts["json_field"],
                          config=fixed)
-        _check_record_options(ctx, text, opts["json_field"])
+        _check_record_options(text, opts["json_field"], typed(ctx, RECORD_OPTIONS))
         if os.path.exists(out_dir) and not os.path.isdir(out_dir):
             raise FastrnnError(f"-o {out_dir} exists and is not a directory")
         try:

@@ -25,8 +25,8 @@ from .background import BackgroundValidation
 # DivergenceError stays importable from here (fastrnn.train.DivergenceError, as before the split)
 from .runstate import (BLOCK_SECONDS, PROGRESS_EVERY, Callbacks, DivergenceError,  # noqa: F401
                        TrainState, check_same_corpus, check_state, drop_final_validation,
-                       fixed_fields, grow, next_multiple, stop_on_divergence,
-                       validation_missing)
+                       fixed_fields, grow, next_multiple, planned_updates,
+                       stop_on_divergence, validation_missing)
 from .threads import engine_threads
 
 
@@ -104,9 +104,7 @@ def _train(state: TrainState, corpus: Corpus, callbacks: Callbacks | None,
     starts, lengths, resets = chunk_schedule(corpus, cfg.seq_length,
                                              partial_tail=cfg.reset_per_record)
     per_epoch = starts.size
-    total = cfg.epochs * per_epoch
-    if cfg.max_updates > 0:
-        total = min(total, cfg.max_updates)
+    total = planned_updates(per_epoch, cfg)
     drop_final_validation(state, cfg, total)
 
     def validate():      # on a snapshot, on the other core (fastrnn.background)

@@ -194,13 +194,12 @@ class NetModel(_TrainedModel):
         fastrnn.sample.stream_records does for the DD2424 model: each from the zero state,
         fed the end-of-record symbol (then the priming ids) first, ending before the next
         end-of-record symbol or after max_chars. Needs a model trained per record."""
-        from .data import END_OF_RECORD
+        from .data import END_OF_RECORD, trained_per_record
         from .nettrain import prime_state
         from .sample import cut_at_stop
 
         check_options(max_chars, temperature, top_p)
-        # a plain text may hold the symbol as a character: per record means trained so
-        if not (self.state.config.reset_per_record and END_OF_RECORD in self.vocab):
+        if not trained_per_record(self.config, self.vocab):
             raise FastrnnError("this model was not trained with end-of-record symbols (train "
                                "JSON records with --reset-per-record)")
         net = self.state.net
