@@ -7,7 +7,8 @@ Prints microseconds per update (seq 25, K=65, Adam, random text): the whole upda
 the optimizer pass, and for B >= 2 one stream group alone against two groups running at once
 on two threads (the kernels release the GIL) and the serial finish_update, and the GEMMs of
 the update through the kernels' BLAS and through SciPy's (fastrnn.blas); at B = 1 also the
-recurrent mat-vecs' read rate, the vectorised tanh's and sigmoid's cost per value (and
+recurrent mat-vecs' read rate (at full size and on an L1-resident slice), the vectorised
+tanh's and sigmoid's cost per value (and
 sigmoid's former form's), and the optimizer pass's cost per parameter with and without its
 sqrt and division, at the network's size and at a cache-resident one. BLAS is held at one
 thread. The parts run in compiled loops (no Python call is timed). Not a test: throughput
@@ -77,7 +78,7 @@ def product_speeds(shapes, dtype, repeats=2000):
               f"@njit (SciPy's BLAS) {us[1]:.1f} us, {flops / us[1] / 1e3:.1f} GFLOP/s")
 
 
-def matvec_speeds(W, repeats=20000):
+def matvec_speeds(W, repeats=20000, steps=25):
     """Print the time of one step's recurrent mat-vecs at batch 1 (cells.common: h @ W_h
     forward, W_h @ d backward) and the rate at which they read W_h: both stream all of W_h,
     so their floor is the bandwidth of the cache W_h lives in (L2 for m=100)."""
@@ -90,7 +91,8 @@ def matvec_speeds(W, repeats=20000):
     for name, f, args in (("h @ W_h", forward, (x, W, out_f)), ("W_h @ d", backward, (W, d, out_b))):
         t = per_loop(f, args, repeats)
         print(f"  recurrent mat-vec {name} ({W.nbytes / 1024:.0f} KB): {t * 1e6:.2f} us, "
-              f"{W.nbytes / t / 1e9:.0f} GB/s read, x 25 steps = {25 * t * 1e6:.0f} us")
+              f"{W.nbytes / t / 1e9:.0f} GB/s read"
+              + (f", x {steps} steps = {steps * t * 1e6:.0f} us" if steps else ""))
 
 
 def _adam_traffic():
@@ -224,6 +226,8 @@ def main(cell="lstm", m=100, B=1, dtype="float32"):
             product_speeds([(m, T, net.info.gates * m, True), (T, m, K, False),
                             (m, T, K, True), (T, K, m, False, True)], net.dtype)
             matvec_speeds(P.W_h[0])
+            # 16 of its rows (25 KB) stay in L1: what the same loops reach without L2
+            matvec_speeds(np.ascontiguousarray(P.W_h[0][:16]), steps=0)
             elementwise_speeds(net.theta, dense, net.moments)
         if B >= 2:
             groups = net._groups[(T, B, False)]

@@ -101,11 +101,14 @@ def test_random_state_and_larger_weights_catch_a_short_backprop():
     ids, K = corpus.ids, len(corpus.vocab)
     course = GradcheckConfig(hidden=5)
     strong = GradcheckConfig(hidden=5, sig=0.1, random_state=True)
-    assert all(r.max_error < 1e-6 for r in gradcheck(ids, K, strong))
-    assert all(r.max_error < 1e-6 for r in gradcheck(ids, K, course,
-                                                      grad_fn=_backprop_cut_after(6)))
-    worst = max(r.max_error for r in gradcheck(ids, K, strong, grad_fn=_backprop_cut_after(6)))
-    assert worst > 1e-4
+    right = max(r.max_error for r in gradcheck(ids, K, strong))
+    missed = max(r.max_error for r in gradcheck(ids, K, course, grad_fn=_backprop_cut_after(6)))
+    caught = max(r.max_error for r in gradcheck(ids, K, strong, grad_fn=_backprop_cut_after(6)))
+    # the README quotes these (`pytest tests/test_gradcheck.py -k short_backprop -s`)
+    print(f"\nright gradients, random state and sig 0.1: {right:.2e}; backprop cut to 6 "
+          f"steps, course's check: {missed:.2e}; the same, random state and sig 0.1: "
+          f"{caught:.2e}")
+    assert right < 1e-6 and missed < 1e-6 and caught > 1e-4
 
 
 def test_a_check_that_gives_nan_fails():
